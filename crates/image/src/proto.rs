@@ -149,6 +149,11 @@ pub fn missing(r: &Reader<'_>, msg: &str, field: &str) -> WireError {
     r.err(format!("{msg}: required field {field} is missing"))
 }
 
+/// The protobuf name of a field whose Rust name is a raw identifier.
+pub fn json_name(rust: &'static str) -> &'static str {
+    rust.strip_prefix("r#").unwrap_or(rust)
+}
+
 pub fn json_obj(j: &Json, msg: &str) -> Result<(), String> {
     match j {
         Json::Obj(_) => Ok(()),
@@ -491,7 +496,7 @@ type FlagMap = &'static [(&'static str, u64)];
 
 const MMAP_PROT: FlagMap = &[("PROT_READ", 0x1), ("PROT_WRITE", 0x2), ("PROT_EXEC", 0x4)];
 const MMAP_FLAGS: FlagMap =
-    &[("MAP_SHARED", 0x1), ("MAP_PRIVATE", 0x2), ("MAP_ANON", 0x20), ("MAP_GROWSDOWN", 0x100)];
+    &[("MAP_SHARED", 0x1), ("MAP_PRIVATE", 0x2), ("MAP_DROPPABLE", 0x8), ("MAP_ANON", 0x20), ("MAP_GROWSDOWN", 0x100)];
 const MMAP_STATUS: FlagMap = &[
     ("VMA_AREA_NONE", 0),
     ("VMA_AREA_REGULAR", 1 << 0),
@@ -510,7 +515,6 @@ const MMAP_STATUS: FlagMap = &[
     ("VMA_AREA_MEMFD", 1 << 14),
     ("VMA_AREA_SHSTK", 1 << 15),
     ("VMA_AREA_UPROBES", 1 << 17),
-    ("VMA_AREA_VVAR_VCLOCK", 1 << 18),
     ("VMA_UNSUPP", 1 << 31),
 ];
 const RFILE_FLAGS: FlagMap = &[
@@ -580,7 +584,7 @@ type DictMap = &'static [(i128, &'static str)];
 
 fn dict_map(dict: &str, field: &str) -> Option<DictMap> {
     Some(match (dict, field) {
-        ("gen", "task_state") => &[(1, "Alive"), (3, "Zombie"), (6, "Stopped")],
+        ("gen", "task_state") => &[(1, "Alive"), (2, "Dead"), (3, "Stopped"), (6, "Zombie")],
         ("sk", "family") => &[(1, "UNIX"), (2, "INET"), (10, "INET6"), (16, "NETLINK"), (17, "PACKET")],
         ("sk", "type") => &[(1, "STREAM"), (2, "DGRAM"), (3, "RAW"), (5, "SEQPACKET"), (10, "PACKET")],
         ("sk", "state") => &[
@@ -666,7 +670,7 @@ macro_rules! message {
                 $( $crate::message!(@enc $label $kind, $num, &self.$field, out); )*
             }
 
-            #[allow(unused_mut, unused_variables)]
+            #[allow(unused_mut, unused_variables, unused_assignments)]
             fn decode_from(r: &mut $crate::wire::Reader<'_>) -> Result<Self, $crate::wire::WireError> {
                 let mut m = Self::default();
                 let mut seen: u128 = 0;
@@ -689,7 +693,7 @@ macro_rules! message {
                 $({
                     const OPTS: $crate::proto::FieldOpts =
                         $crate::proto::FieldOpts::NONE $($( .$opt($($arg)?) )*)?;
-                    let s = $crate::proto::Show { opts: &OPTS, name: stringify!($field), hex, pretty };
+                    let s = $crate::proto::Show { opts: &OPTS, name: $crate::proto::json_name(stringify!($field)), hex, pretty };
                     $crate::message!(@show $label $kind, &self.$field, s, kv);
                 })*
                 $crate::json::Json::Obj(kv)
@@ -702,7 +706,7 @@ macro_rules! message {
                 $({
                     const OPTS: $crate::proto::FieldOpts =
                         $crate::proto::FieldOpts::NONE $($( .$opt($($arg)?) )*)?;
-                    let s = $crate::proto::Show { opts: &OPTS, name: stringify!($field), hex: false, pretty: true };
+                    let s = $crate::proto::Show { opts: &OPTS, name: $crate::proto::json_name(stringify!($field)), hex: false, pretty: true };
                     $crate::message!(@parse $label $kind, j, s, m.$field, stringify!($name));
                 })*
                 Ok(m)
@@ -777,7 +781,7 @@ macro_rules! proto_enum {
         $(#[$m])*
         #[derive(Clone, Copy, Debug)]
         pub struct $name;
-        #[allow(non_upper_case_globals)]
+        #[allow(non_upper_case_globals, dead_code)]
         impl $name {
             $( pub const $v: i32 = $n; )*
         }
