@@ -8,6 +8,7 @@
 //! - [`json`]: JSON text exactly as crit prints it.
 #![forbid(unsafe_code)]
 
+pub mod checkpoint;
 pub mod convert;
 pub mod file;
 pub mod json;

@@ -1,0 +1,35 @@
+//! What the command line asks of the engine.
+
+use std::path::PathBuf;
+
+/// How a dump treats the tree once its state is saved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum AfterDump {
+    /// Kill the tree (CRIU's default).
+    #[default]
+    Kill,
+    /// Let it run on (`--leave-running`).
+    Run,
+    /// Leave every task stopped with SIGSTOP (`--leave-stopped`).
+    Stop,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct DumpOptions {
+    pub pid: i32,
+    pub images_dir: PathBuf,
+    pub after: AfterDump,
+    pub shell_job: bool,
+    /// Show a progress line (stderr is a terminal).
+    pub progress: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RestoreOptions {
+    pub images_dir: PathBuf,
+    /// Return once the tree runs on its own (`-d`).
+    pub detach: bool,
+    pub shell_job: bool,
+    pub pidfile: Option<PathBuf>,
+    pub progress: bool,
+}

@@ -1,0 +1,1 @@
+//! The unsafe corner of stasis: raw Linux interfaces behind safe types.
