@@ -20,6 +20,8 @@ pub struct DumpOptions {
     pub images_dir: PathBuf,
     pub after: AfterDump,
     pub shell_job: bool,
+    /// Largest deleted-but-open file whose contents are saved.
+    pub ghost_limit: u64,
     /// Show a progress line (stderr is a terminal).
     pub progress: bool,
 }

@@ -34,6 +34,20 @@ pub struct DumpArgs {
     /// Allow dumping a process started from a shell (its session and group belong to the shell)
     #[arg(short = 'j', long = "shell-job")]
     shell_job: bool,
+    /// Largest file deleted while open whose contents are saved (K, M, G suffixes)
+    #[arg(long = "ghost-limit", value_name = "SIZE", value_parser = parse_size, default_value = "1M")]
+    ghost_limit: u64,
+}
+
+/// A size with an optional K, M or G suffix (powers of 1024), as CRIU takes it.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let (num, mult) = match s.chars().last() {
+        Some('K' | 'k') => (&s[..s.len() - 1], 1u64 << 10),
+        Some('M' | 'm') => (&s[..s.len() - 1], 1 << 20),
+        Some('G' | 'g') => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    num.parse::<u64>().ok().and_then(|n| n.checked_mul(mult)).ok_or_else(|| format!("bad size {s:?}"))
 }
 
 pub fn run(a: DumpArgs) -> Result<ExitCode> {
@@ -52,8 +66,15 @@ pub fn run(a: DumpArgs) -> Result<ExitCode> {
             AfterDump::Kill
         },
         shell_job: a.shell_job,
+        ghost_limit: a.ghost_limit,
         progress: std::io::stderr().is_terminal(),
     };
-    stasis_engine::dump(&opts).with_context(|| format!("dump of pid {} failed", opts.pid))?;
+    let stats = stasis_engine::dump(&opts).with_context(|| format!("dump of pid {} failed", opts.pid))?;
+    tracing::info!(
+        frozen_us = stats.frozen_us,
+        pages_written = stats.pages_written,
+        "dump of {} finished",
+        opts.pid
+    );
     Ok(ExitCode::SUCCESS)
 }

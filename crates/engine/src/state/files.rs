@@ -1,0 +1,434 @@
+//! Open files: the fd table, and files reached by path (regular files,
+//! directories, device nodes), including files deleted while open.
+//!
+//! Dump: each fd is duplicated into stasis with pidfd_getfd(2), which gives
+//! fstat and contents without touching the task; fds sharing one open file
+//! description are found with kcmp(2) and get one file id, as in CRIU.
+//! Restore: stasis opens each description once, and every task that has it
+//! pulls it into the fd number it had with pidfd_getfd(2) and dup3(2) run
+//! inside it, so sharing and offsets come back as they were.
+//!
+//! Kernel interfaces: `/proc/PID/fd`, `/proc/PID/fdinfo/N`,
+//! `/proc/PID/map_files`, pidfd_getfd(2), kcmp(2), fstat(2).
+
+use crate::error::{Error, IoContext, Result};
+use crate::inject::{Scratch, Session};
+use crate::procfs;
+use stasis_image::checkpoint::Checkpoint;
+use stasis_image::file::{ImageReader, ImageWriter};
+use stasis_image::kinds::kind;
+use stasis_image::messages::*;
+use stasis_sys::{task, Pid, RemoteFd};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+const DELETED: &str = " (deleted)";
+const O_CLOEXEC: u32 = libc::O_CLOEXEC as u32;
+
+/// Largest deleted-file content a dump saves by default (CRIU's default).
+pub const DEFAULT_GHOST_LIMIT: u64 = 1 << 20;
+
+fn fown() -> FownEntry {
+    FownEntry::default()
+}
+
+/// Files of a dump, by id, plus the remaps for deleted files.
+#[derive(Default)]
+pub struct FileTable {
+    pub entries: Vec<FileEntry>,
+    pub remaps: Vec<RemapFilePathEntry>,
+    next_id: u32,
+    /// (dev, ino, flags) of files recorded for memory mappings and
+    /// directories, which need no identity of their own.
+    by_inode: HashMap<(u64, u64, u32), u32>,
+    pub ghost_limit: u64,
+}
+
+impl FileTable {
+    pub fn new(ghost_limit: u64) -> Self {
+        FileTable { next_id: 1, ghost_limit, ..Default::default() }
+    }
+
+    fn alloc(&mut self) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    pub fn get(&self, id: u32) -> Option<&FileEntry> {
+        self.entries.iter().find(|e| e.id == id)
+    }
+
+    /// A file reached by path (a mapped file, the exe, cwd, root). Files of
+    /// the same inode opened the same way share an entry.
+    pub fn path_file(&mut self, dir: &Path, link: &str, f: &File, flags: u32) -> Result<u32> {
+        let md = f.metadata().ctx(|| format!("fstat {link}"))?;
+        let key = (md.dev(), md.ino(), flags);
+        if let Some(&id) = self.by_inode.get(&key) {
+            return Ok(id);
+        }
+        let id = self.alloc();
+        self.by_inode.insert(key, id);
+        self.add_reg(dir, id, link, f, &md, flags, 0)?;
+        Ok(id)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add_reg(&mut self, dir: &Path, id: u32, link: &str, f: &File, md: &std::fs::Metadata, flags: u32, pos: u64) -> Result<()> {
+        let (name, deleted) = match link.strip_suffix(DELETED) {
+            Some(n) if md.nlink() == 0 => (n.to_string(), true),
+            _ => (link.to_string(), false),
+        };
+        let is_reg = md.file_type().is_file();
+        let reg = RegFileEntry {
+            id,
+            flags,
+            pos,
+            fown: fown(),
+            name,
+            size: is_reg.then_some(md.size()),
+            mode: Some(md.mode()),
+            ..RegFileEntry::default()
+        };
+        self.entries.push(FileEntry { r#type: FdTypes::REG, id, reg: Some(reg), ..FileEntry::default() });
+        if deleted {
+            self.save_ghost(dir, id, f, md)?;
+        }
+        Ok(())
+    }
+
+    /// Save the contents of a deleted file: `ghost-file-N.img`, and a
+    /// remap telling restore to recreate it.
+    fn save_ghost(&mut self, dir: &Path, id: u32, f: &File, md: &std::fs::Metadata) -> Result<()> {
+        let name = &self.get(id).and_then(|e| e.reg.as_ref()).map(|r| r.name.clone()).unwrap_or_default();
+        if !md.file_type().is_file() {
+            return Err(Error::Unsupported(format!("{name} was deleted while open and is not a regular file")));
+        }
+        if md.size() > self.ghost_limit {
+            return Err(Error::Unsupported(format!(
+                "{name} was deleted while open and holds {} bytes, more than the ghost file limit of {} (raise it with --ghost-limit)",
+                md.size(),
+                self.ghost_limit
+            )));
+        }
+        let remap_id = self.alloc();
+        let g = GhostFileEntry {
+            uid: md.uid(),
+            gid: md.gid(),
+            mode: md.mode(),
+            dev: None,
+            ino: None,
+            size: Some(md.size()),
+            atim: Some(Timeval { tv_sec: md.atime() as u64, tv_usec: (md.atime_nsec() / 1000) as u64 }),
+            mtim: Some(Timeval { tv_sec: md.mtime() as u64, tv_usec: (md.mtime_nsec() / 1000) as u64 }),
+            ..GhostFileEntry::default()
+        };
+        let path = dir.join(format!("ghost-file-{remap_id}.img"));
+        let mut w = ImageWriter::create(&path, kind("GHOST_FILE"))?;
+        w.put(&g)?;
+        let mut data = Vec::with_capacity(md.size() as usize);
+        let mut dup = f.try_clone().ctx(|| format!("dup of {name}"))?;
+        dup.seek(SeekFrom::Start(0)).ctx(|| format!("seek in {name}"))?;
+        dup.take(md.size()).read_to_end(&mut data).ctx(|| format!("read deleted file {name}"))?;
+        w.raw(&data)?;
+        w.finish()?;
+        self.remaps.push(RemapFilePathEntry { orig_id: id, remap_id, remap_type: Some(RemapType::GHOST) });
+        Ok(())
+    }
+
+    /// Write `files.img` and `remap-fpath.img`.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let mut w = ImageWriter::create(&dir.join("files.img"), kind("FILES"))?;
+        for e in &self.entries {
+            w.put(e)?;
+        }
+        w.finish()?;
+        if !self.remaps.is_empty() {
+            let mut w = ImageWriter::create(&dir.join("remap-fpath.img"), kind("REMAP_FPATH"))?;
+            for r in &self.remaps {
+                w.put(r)?;
+            }
+            w.finish()?;
+        }
+        Ok(())
+    }
+}
+
+/// Dump the fd table of `pid`: the fdinfo entries, with files added to
+/// `table`.
+pub fn dump_fds(pid: Pid, pidfd: &OwnedFd, table: &mut FileTable, dir: &Path) -> Result<Vec<FdinfoEntry>> {
+    let mut out = Vec::new();
+    // Open descriptions seen so far in this table, to find shared ones.
+    let mut seen: Vec<(i32, u64, u64, u32)> = Vec::new(); // (fd, dev, ino, id)
+    for fd in procfs::fds(pid)? {
+        let link = procfs::readlink(pid, &format!("fd/{fd}"))?;
+        let info = procfs::fdinfo(pid, fd)?;
+        let dup = match task::pidfd_getfd(pidfd.as_fd(), pid, RemoteFd(fd)) {
+            Ok(d) => d,
+            // Closed between listing and now.
+            Err(e) if e.raw_os_error() == Some(libc::EBADF) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let f = File::from(dup);
+        let md = f.metadata().ctx(|| format!("fstat of fd {fd} of {pid} ({link})"))?;
+        let fd_flags = if info.flags & O_CLOEXEC != 0 { libc::FD_CLOEXEC as u32 } else { 0 };
+        let mut shared = None;
+        for &(ofd, dev, ino, id) in &seen {
+            if dev == md.dev() && ino == md.ino() && task::kcmp_same(pid, pid, task::KCMP_FILE, fd as u64, ofd as u64)? {
+                shared = Some(id);
+                break;
+            }
+        }
+        let id = match shared {
+            Some(id) => id,
+            None => {
+                let id = table.alloc();
+                dump_file(pid, fd, &link, &f, &md, &info, id, table, dir)?;
+                seen.push((fd, md.dev(), md.ino(), id));
+                id
+            }
+        };
+        let ftype = table.get(id).map(|e| e.r#type).unwrap_or(FdTypes::UND);
+        out.push(FdinfoEntry { id, flags: fd_flags, r#type: ftype, fd: fd as u32, xattr_security_selinux: None });
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn dump_file(
+    pid: Pid,
+    fd: i32,
+    link: &str,
+    f: &File,
+    md: &std::fs::Metadata,
+    info: &procfs::FdInfo,
+    id: u32,
+    table: &mut FileTable,
+    dir: &Path,
+) -> Result<()> {
+    let ft = md.file_type();
+    use std::os::unix::fs::FileTypeExt;
+    if link.starts_with('/') && (ft.is_file() || ft.is_dir() || ft.is_char_device() || ft.is_block_device()) {
+        if ft.is_char_device() && is_tty(md.rdev()) {
+            return Err(Error::Unsupported(format!(
+                "fd {fd} of {pid} is the terminal {link}; terminals are not supported yet"
+            )));
+        }
+        return table.add_reg(dir, id, link, f, md, info.flags & !O_CLOEXEC, info.pos);
+    }
+    Err(Error::Unsupported(format!("fd {fd} of {pid} is {link}, a kind of file stasis cannot save yet")))
+}
+
+/// Character devices that are terminals: ttys, consoles, ptys.
+fn is_tty(rdev: u64) -> bool {
+    let major = libc::major(rdev);
+    matches!(major, 4 | 5 | 136..=143)
+}
+
+// --- restore ------------------------------------------------------------
+
+/// The files of a checkpoint, opened in stasis, ready to be handed out.
+pub struct OpenFiles {
+    pub entries: HashMap<u32, FileEntry>,
+    pub remaps: HashMap<u32, u32>,
+    opened: HashMap<u32, OwnedFd>,
+    /// Deleted files we recreated to open them: unlinked once opened.
+    ghosts_made: Vec<PathBuf>,
+}
+
+impl OpenFiles {
+    pub fn load(cp: &Checkpoint) -> Result<Self> {
+        let entries = cp.files()?.into_iter().map(|e| (e.id, e)).collect();
+        let mut remaps = HashMap::new();
+        if let Some(mut r) = cp.open_optional("REMAP_FPATH")? {
+            for e in r.all::<RemapFilePathEntry>()? {
+                if e.remap_type.unwrap_or(RemapType::LINKED) != RemapType::GHOST {
+                    return Err(Error::Unsupported(format!(
+                        "file {} is remapped in a way stasis does not support (type {:?})",
+                        e.orig_id, e.remap_type
+                    )));
+                }
+                remaps.insert(e.orig_id, e.remap_id);
+            }
+        }
+        Ok(OpenFiles { entries, remaps, opened: HashMap::new(), ghosts_made: Vec::new() })
+    }
+
+    pub fn entry(&self, id: u32) -> Result<&FileEntry> {
+        self.entries.get(&id).ok_or_else(|| Error::BadImage(format!("files.img has no file with id {id}")))
+    }
+
+    /// Open (once) the description of file `id` with its own flags.
+    pub fn open(&mut self, cp: &Checkpoint, id: u32) -> Result<&OwnedFd> {
+        if !self.opened.contains_key(&id) {
+            let fd = self.open_new(cp, id, None)?;
+            self.opened.insert(id, fd);
+        }
+        Ok(&self.opened[&id])
+    }
+
+    /// Open file `id` afresh with the given flags (for memory mappings).
+    pub fn open_with(&mut self, cp: &Checkpoint, id: u32, flags: i32) -> Result<OwnedFd> {
+        self.open_new(cp, id, Some(flags))
+    }
+
+    fn open_new(&mut self, cp: &Checkpoint, id: u32, flags_override: Option<i32>) -> Result<OwnedFd> {
+        let e = self.entry(id)?.clone();
+        let Some(reg) = &e.reg else {
+            return Err(Error::Unsupported(format!(
+                "file {id} is of type {}, which stasis cannot restore yet",
+                stasis_image::checkpoint::fd_type_name(e.r#type)
+            )));
+        };
+        let flags = flags_override.unwrap_or(reg.flags as i32)
+            & !(libc::O_CREAT | libc::O_TRUNC | libc::O_EXCL | libc::O_CLOEXEC);
+        let path = match self.remaps.get(&id) {
+            Some(&ghost) => self.make_ghost(cp, reg, ghost)?,
+            None => PathBuf::from(&reg.name),
+        };
+        let mut opts = std::fs::OpenOptions::new();
+        match flags & libc::O_ACCMODE {
+            libc::O_WRONLY => opts.write(true),
+            libc::O_RDWR => opts.read(true).write(true),
+            _ => opts.read(true),
+        };
+        let file = opts.custom_flags((flags & !libc::O_ACCMODE) | libc::O_NOCTTY).open(&path).ctx(|| format!("open {}", reg.name))?;
+        if let (Some(want), Ok(md)) = (reg.size, file.metadata()) {
+            if md.file_type().is_file() && md.size() != want && !self.remaps.contains_key(&id) {
+                tracing::warn!(path = %reg.name, want, now = md.size(), "file size differs from the checkpoint");
+            }
+        }
+        if self.remaps.contains_key(&id) {
+            std::fs::remove_file(&path).ctx(|| format!("unlink recreated deleted file {}", path.display()))?;
+            self.ghosts_made.retain(|p| p != &path);
+        }
+        if flags_override.is_none() && reg.pos != 0 {
+            let mut fref = &file;
+            fref.seek(SeekFrom::Start(reg.pos)).ctx(|| format!("seek in {}", reg.name))?;
+        }
+        Ok(file.into())
+    }
+
+    /// Recreate a deleted file from its ghost image, at its old path if
+    /// that is free, beside it otherwise. Returns where it is.
+    fn make_ghost(&mut self, cp: &Checkpoint, reg: &RegFileEntry, ghost: u32) -> Result<PathBuf> {
+        let mut r = cp.open_n("GHOST_FILE", u64::from(ghost))?;
+        let g: GhostFileEntry = r.expect()?;
+        if g.chunks == Some(true) {
+            return Err(Error::Unsupported(format!("ghost file {ghost} is stored in chunks, which stasis cannot read yet")));
+        }
+        let data = r.rest().to_vec();
+        let orig = PathBuf::from(&reg.name);
+        let mut path = orig.clone();
+        let mut n = 0;
+        let mut f = loop {
+            match std::fs::OpenOptions::new().write(true).create_new(true).mode(g.mode & 0o7777).open(&path) {
+                Ok(f) => break f,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => {
+                    n += 1;
+                    path = PathBuf::from(format!("{}.stasis-ghost-{ghost}-{n}", reg.name));
+                }
+                Err(e) => return Err(Error::io(format!("recreate deleted file {}", reg.name), e)),
+            }
+        };
+        self.ghosts_made.push(path.clone());
+        f.write_all(&data).ctx(|| format!("write recreated deleted file {}", path.display()))?;
+        let _ = std::os::unix::fs::chown(&path, Some(g.uid), Some(g.gid));
+        let _ = std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(g.mode & 0o7777));
+        Ok(path)
+    }
+
+    pub fn raw_fd(&self, id: u32) -> Option<i32> {
+        self.opened.get(&id).map(|f| f.as_raw_fd())
+    }
+}
+
+impl Drop for OpenFiles {
+    fn drop(&mut self) {
+        for p in &self.ghosts_made {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Gives a restored task descriptors that stasis holds: the task pulls
+/// them with pidfd_getfd(2) through a pidfd for stasis it keeps at a high
+/// fd number while it is being restored.
+pub struct Courier {
+    pub pidfd: RemoteFd,
+}
+
+impl Courier {
+    /// Open a pidfd for us inside the task, at `at` or above.
+    pub fn new(s: &mut Session<'_>, at: i32) -> Result<Courier> {
+        let me = std::process::id() as u64;
+        let fd = s.call("pidfd_open", libc::SYS_pidfd_open, &[me, 0])?;
+        let high = s.call("fcntl(F_DUPFD_CLOEXEC)", libc::SYS_fcntl, &[fd, libc::F_DUPFD_CLOEXEC as u64, at as u64])?;
+        s.call("close", libc::SYS_close, &[fd])?;
+        Ok(Courier { pidfd: RemoteFd(high as i32) })
+    }
+
+    /// Copy our descriptor `ours` into the task; returns its number there.
+    pub fn pull(&self, s: &mut Session<'_>, ours: i32) -> Result<RemoteFd> {
+        let fd = s.call("pidfd_getfd", libc::SYS_pidfd_getfd, &[self.pidfd.0 as u64, ours as u64, 0])?;
+        Ok(RemoteFd(fd as i32))
+    }
+
+    /// Copy our descriptor into the task at number `target` with the given
+    /// close-on-exec setting.
+    pub fn place(&self, s: &mut Session<'_>, ours: i32, target: i32, cloexec: bool) -> Result<()> {
+        let got = self.pull(s, ours)?;
+        if got.0 == target {
+            let fl = if cloexec { libc::FD_CLOEXEC } else { 0 } as u64;
+            s.call("fcntl(F_SETFD)", libc::SYS_fcntl, &[target as u64, libc::F_SETFD as u64, fl])?;
+        } else {
+            let fl = if cloexec { libc::O_CLOEXEC as u64 } else { 0 };
+            s.call("dup3", libc::SYS_dup3, &[got.0 as u64, target as u64, fl])?;
+            s.call("close", libc::SYS_close, &[got.0 as u64])?;
+        }
+        Ok(())
+    }
+
+    pub fn close(self, s: &mut Session<'_>) -> Result<()> {
+        s.call("close", libc::SYS_close, &[self.pidfd.0 as u64]).map(drop)
+    }
+}
+
+/// Install the fd table of a task.
+pub fn restore_fds(
+    s: &mut Session<'_>,
+    courier: &Courier,
+    cp: &Checkpoint,
+    files: &mut OpenFiles,
+    fds: &[FdinfoEntry],
+) -> Result<()> {
+    let mut sorted: Vec<&FdinfoEntry> = fds.iter().collect();
+    sorted.sort_by_key(|f| f.fd);
+    for f in sorted {
+        let ours = files.open(cp, f.id)?.as_raw_fd();
+        courier.place(s, ours, f.fd as i32, f.flags & libc::FD_CLOEXEC as u32 != 0)?;
+    }
+    Ok(())
+}
+
+/// Read the fd table of a task from the checkpoint.
+pub fn fd_table(cp: &Checkpoint, files_id: u32) -> Result<Vec<FdinfoEntry>> {
+    let p = cp.path_n(kind("FDINFO"), u64::from(files_id));
+    if !p.exists() {
+        return Ok(Vec::new());
+    }
+    Ok(ImageReader::open_kind(&p, kind("FDINFO"))?.all()?)
+}
+
+/// Directory fds in a scratch area: a NUL-terminated path.
+pub fn write_cstr(s: &Session<'_>, scratch: &Scratch, off: u64, text: &str) -> Result<stasis_sys::RemoteAddr> {
+    let at = scratch.at(off);
+    let mut b = text.as_bytes().to_vec();
+    b.push(0);
+    s.write(at, &b)?;
+    Ok(at)
+}

@@ -1,0 +1,9 @@
+//! One module per kind of process state, each with its dump and restore
+//! halves side by side.
+
+pub mod attrs;
+pub mod files;
+pub mod mm;
+pub mod regs;
+pub mod signals;
+pub mod timers;
