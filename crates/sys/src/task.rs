@@ -308,3 +308,13 @@ pub fn lseek(fd: BorrowedFd<'_>, off: u64, whence: i32) -> Result<u64> {
     }
     Ok(r as u64)
 }
+
+/// Make the calling process adopt orphaned descendants (restored tasks whose
+/// restorer exited are then ours to reap).
+pub fn set_child_subreaper() -> Result<()> {
+    // SAFETY: integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } < 0 {
+        return Err(Error::os("prctl(PR_SET_CHILD_SUBREAPER)", 0));
+    }
+    Ok(())
+}

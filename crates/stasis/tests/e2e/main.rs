@@ -5,5 +5,7 @@
 //! check for it through [`util::require_root`]: outside CI they are skipped
 //! with a message, in CI (`CI=true`) a missing capability fails the test.
 
+mod checkpoint;
+mod harness;
 mod images;
 mod util;

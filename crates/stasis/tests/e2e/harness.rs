@@ -1,0 +1,291 @@
+//! The checkpoint test driver: start a workload, dump it, make sure it is
+//! gone, restore it, compare what is visible from outside, tell it to check
+//! itself, and collect its verdict.
+
+#![allow(dead_code)]
+
+use crate::util::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Checkpoint tests run one at a time: they need specific pids to be
+/// free, and a freed pid must not be handed to another test's process.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    static SUBREAPER: OnceLock<()> = OnceLock::new();
+    SUBREAPER.get_or_init(|| stasis_sys::task::set_child_subreaper().expect("become child subreaper"));
+    g
+}
+
+fn workload_src() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/workloads")
+}
+
+/// Compile `tests/workloads/NAME.c` (once per test run).
+pub fn build(name: &str) -> PathBuf {
+    static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = built.get(name) {
+        return p.clone();
+    }
+    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("workloads");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join(name);
+    let src = workload_src().join(format!("{name}.c"));
+    let o = Command::new("cc")
+        .args(["-O1", "-g", "-Wall", "-Wextra", "-Wno-unused-parameter", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .args(["-lrt", "-pthread"])
+        .output()
+        .expect("run cc (install gcc)");
+    assert!(o.status.success(), "cc {}: {}", src.display(), text(&o.stderr));
+    built.insert(name.to_string(), out.clone());
+    out
+}
+
+/// What a process shows to the outside world, for before/after checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outside {
+    pub fields: BTreeMap<String, String>,
+}
+
+fn read(p: impl AsRef<Path>) -> String {
+    std::fs::read(p.as_ref()).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_else(|e| format!("<{e}>"))
+}
+
+fn link(p: impl AsRef<Path>) -> String {
+    std::fs::read_link(p.as_ref()).map(|l| l.display().to_string()).unwrap_or_else(|e| format!("<{e}>"))
+}
+
+/// Status lines that describe the task rather than its momentary activity.
+const STATUS_KEYS: &[&str] = &[
+    "Name", "Umask", "Tgid", "Pid", "PPid", "Uid", "Gid", "Groups", "NSpid", "NSpgid", "NSsid", "SigQ", "SigPnd",
+    "ShdPnd", "SigBlk", "SigIgn", "SigCgt", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp",
+    "Threads", "Speculation_Store_Bypass", "Cpus_allowed_list",
+];
+
+pub fn outside(pid: i32) -> Outside {
+    let mut f = BTreeMap::new();
+    let base = PathBuf::from(format!("/proc/{pid}"));
+    // Mappings; shared anonymous memory gets a new inode number.
+    let maps: Vec<String> = read(base.join("maps"))
+        .lines()
+        .map(|l| {
+            if l.contains("/dev/zero (deleted)") || l.contains("/SYSV") {
+                let mut parts: Vec<&str> = l.split_whitespace().collect();
+                if parts.len() > 4 {
+                    parts[4] = "INODE";
+                }
+                parts.join(" ")
+            } else {
+                l.split_whitespace().collect::<Vec<_>>().join(" ")
+            }
+        })
+        .collect();
+    f.insert("maps".into(), maps.join("\n"));
+    let vmflags: Vec<String> = read(base.join("smaps")).lines().filter(|l| l.starts_with("VmFlags:")).map(str::to_string).collect();
+    f.insert("vmflags".into(), vmflags.join("\n"));
+    for k in ["cmdline", "environ", "personality", "limits", "timers", "comm", "oom_score_adj", "loginuid"] {
+        f.insert(k.into(), read(base.join(k)));
+    }
+    for k in ["exe", "cwd", "root"] {
+        f.insert(k.into(), link(base.join(k)));
+    }
+    let status = read(base.join("status"));
+    for l in status.lines() {
+        if let Some((k, v)) = l.split_once(':') {
+            if STATUS_KEYS.contains(&k) {
+                f.insert(format!("status.{k}"), v.trim().to_string());
+            }
+        }
+    }
+    let stat = read(base.join("stat"));
+    if let Some(i) = stat.rfind(')') {
+        let w: Vec<&str> = stat[i + 2..].split_whitespace().collect();
+        // ppid pgrp session tty_nr ... priority nice num_threads ... rt_priority policy
+        for (name, idx) in [("ppid", 1), ("pgrp", 2), ("session", 3), ("priority", 15), ("nice", 16), ("rt_priority", 37), ("policy", 38)] {
+            f.insert(format!("stat.{name}"), w.get(idx).unwrap_or(&"?").to_string());
+        }
+    }
+    let mut fds = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(base.join("fd")) {
+        let mut nums: Vec<i32> = rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+        nums.sort_unstable();
+        for n in nums {
+            let info = read(base.join(format!("fdinfo/{n}")));
+            let keep: Vec<&str> = info
+                .lines()
+                .filter(|l| l.starts_with("pos:") || l.starts_with("flags:") || l.starts_with("eventfd-count") || l.starts_with("sigmask") || l.starts_with("clockid") || l.starts_with("tfd:"))
+                .collect();
+            let target = link(base.join(format!("fd/{n}")));
+            // Pipes and sockets get new inode numbers.
+            let target = match target.split_once(":[") {
+                Some((kind, _)) if kind == "pipe" || kind == "socket" => format!("{kind}:[INODE]"),
+                _ => target,
+            };
+            fds.push(format!("{n} {target} {}", keep.join(" ")));
+        }
+    }
+    f.insert("fds".into(), fds.join("\n"));
+    Outside { fields: f }
+}
+
+/// Report fields that differ, ignoring `skip`.
+pub fn diff_outside(before: &Outside, after: &Outside, skip: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, v) in &before.fields {
+        if skip.contains(&k.as_str()) {
+            continue;
+        }
+        let a = after.fields.get(k).cloned().unwrap_or_default();
+        if &a != v {
+            if v.contains('\n') || a.contains('\n') {
+                let bl: Vec<&str> = v.lines().collect();
+                let al: Vec<&str> = a.lines().collect();
+                let gone: Vec<&&str> = bl.iter().filter(|l| !al.contains(l)).collect();
+                let new: Vec<&&str> = al.iter().filter(|l| !bl.contains(l)).collect();
+                out.push(format!("{k}: before only {gone:?}, after only {new:?}"));
+            } else {
+                out.push(format!("{k}: {v:?} before, {a:?} after"));
+            }
+        }
+    }
+    out
+}
+
+pub struct Workload {
+    pub name: String,
+    pub dir: TempDir,
+    pub pid: i32,
+    child: Option<Child>,
+    pub before: Option<Outside>,
+}
+
+fn wait_for_file(p: &Path, timeout: Duration) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < timeout {
+        if p.exists() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+impl Workload {
+    /// Start workload `name` and wait until it is ready.
+    pub fn start(name: &str, args: &[&str]) -> Workload {
+        let bin = build(name);
+        let dir = TempDir::new(name);
+        std::fs::create_dir_all(dir.join("img")).unwrap();
+        let mut child = Command::new(&bin)
+            .arg(dir.path())
+            .args(args)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start workload");
+        let pid = child.id() as i32;
+        if !wait_for_file(&dir.join("ready"), Duration::from_secs(20)) {
+            let _ = child.kill();
+            let o = child.wait_with_output().unwrap();
+            panic!("workload {name} did not get ready: {}", text(&o.stderr));
+        }
+        Workload { name: name.into(), dir, pid, child: Some(child), before: None }
+    }
+
+    pub fn img(&self) -> PathBuf {
+        self.dir.join("img")
+    }
+
+    pub fn dump_with(&self, extra: &[&str]) -> Output {
+        let pid = self.pid.to_string();
+        let img = self.img();
+        let mut args = vec!["dump", "-t", &pid, "-D", img.to_str().unwrap(), "-v4", "-o", "dump.log"];
+        args.extend_from_slice(extra);
+        run(&args)
+    }
+
+    /// Dump (killing the workload) and check it is gone.
+    pub fn dump(&mut self, extra: &[&str]) {
+        self.before = Some(outside(self.pid));
+        let o = self.dump_with(extra);
+        assert!(o.status.success(), "dump of {} failed: {}\nlog:\n{}", self.name, text(&o.stderr), self.log("dump.log"));
+        if let Some(mut c) = self.child.take() {
+            let st = c.wait().unwrap();
+            assert!(!st.success(), "workload {} exited by itself during the dump", self.name);
+        } else {
+            // A restored workload is our adopted child: reap it.
+            let _ = stasis_sys::ptrace::wait_tid(self.pid);
+        }
+        assert!(!Path::new(&format!("/proc/{}", self.pid)).exists(), "pid {} still exists after the dump", self.pid);
+    }
+
+    pub fn log(&self, name: &str) -> String {
+        read(self.img().join(name))
+    }
+
+    pub fn restore_with(&self, extra: &[&str]) -> Output {
+        let img = self.img();
+        let mut args = vec!["restore", "-D", img.to_str().unwrap(), "-d", "-v4", "-o", "restore.log"];
+        args.extend_from_slice(extra);
+        run(&args)
+    }
+
+    /// Restore, detached, and compare the outside view with the one before
+    /// the dump.
+    pub fn restore(&mut self, extra: &[&str], skip: &[&str]) {
+        let o = self.restore_with(extra);
+        assert!(o.status.success(), "restore of {} failed: {}\nlog:\n{}", self.name, text(&o.stderr), self.log("restore.log"));
+        assert!(Path::new(&format!("/proc/{}", self.pid)).exists(), "pid {} does not exist after restore", self.pid);
+        let after = outside(self.pid);
+        let d = diff_outside(self.before.as_ref().unwrap(), &after, skip);
+        assert!(d.is_empty(), "{} looks different after restore:\n{}", self.name, d.join("\n"));
+    }
+
+    pub fn dump_restore(&mut self) {
+        self.dump(&[]);
+        self.restore(&[], &[]);
+    }
+
+    /// Tell the workload to check itself; wait for its verdict.
+    pub fn finish(mut self) {
+        stasis_sys::task::kill(self.pid, libc::SIGUSR2).expect("signal workload");
+        let status = match self.child.take() {
+            Some(mut c) => c.wait().unwrap().code().unwrap_or(-1),
+            None => match stasis_sys::ptrace::wait_tid(self.pid).expect("wait for restored workload") {
+                stasis_sys::Stop::Exited(c) => c,
+                other => panic!("workload {} ended with {other}", self.name),
+            },
+        };
+        let result = read(self.dir.join("result"));
+        assert!(status == 0 && result == "ok\n", "workload {} failed its self-check (exit {status}):\n{result}", self.name);
+    }
+}
+
+impl Drop for Workload {
+    fn drop(&mut self) {
+        // Only our own process, by pid, and only if it is still ours.
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        } else if std::thread::panicking() && is_our_child(self.pid) {
+            let _ = stasis_sys::task::kill(self.pid, libc::SIGKILL);
+            let _ = stasis_sys::ptrace::wait_tid(self.pid);
+        }
+    }
+}
+
+/// Whether `pid` is a child of this test process (so ours to kill).
+pub fn is_our_child(pid: i32) -> bool {
+    let stat = read(format!("/proc/{pid}/stat"));
+    let ppid = stat.rfind(')').and_then(|i| stat[i + 2..].split_whitespace().nth(1)?.parse::<u32>().ok());
+    ppid == Some(std::process::id())
+}
