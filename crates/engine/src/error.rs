@@ -10,7 +10,7 @@ pub enum Error {
     Image(#[from] ImageError),
     #[error(transparent)]
     Proc(#[from] crate::procfs::ProcError),
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io { what: String, source: std::io::Error },
     /// State we do not know how to save or restore; nothing was changed.
     #[error("{0}")]

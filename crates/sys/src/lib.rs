@@ -52,7 +52,7 @@ pub struct RemoteFd(pub i32);
 /// A failed system call, with what we were doing and to whom.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{op} (task {pid}): {source}")]
+    #[error("{op} (task {pid})")]
     Os { op: &'static str, pid: Pid, source: std::io::Error },
     #[error("task {pid} stopped unexpectedly during {op}: {stop}")]
     UnexpectedStop { op: &'static str, pid: Pid, stop: String },

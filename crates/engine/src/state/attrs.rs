@@ -19,13 +19,25 @@ use stasis_sys::{task, Pid, Tracee};
 /// Resource limits, in the kernel's order (RLIMIT_CPU = 0 ...).
 pub const RLIM_NLIMITS: u32 = 16;
 
+/// Limits as `/proc/PID/limits` shows them: readable where prlimit(2) is
+/// not (a task with other credentials, without CAP_SYS_RESOURCE).
 pub fn dump_rlimits(pid: Pid) -> Result<TaskRlimitsEntry> {
-    let mut rlimits = Vec::with_capacity(RLIM_NLIMITS as usize);
-    for r in 0..RLIM_NLIMITS {
-        let (cur, max) = task::get_rlimit(pid, r)?;
-        rlimits.push(RlimitEntry { cur, max });
-    }
+    let text = crate::procfs::read(pid, "limits")?;
+    let rlimits = parse_limits(&text).ok_or_else(|| Error::Unsupported(format!("cannot parse /proc/{pid}/limits")))?;
     Ok(TaskRlimitsEntry { rlimits })
+}
+
+/// The 16 limits of `/proc/PID/limits`, in the kernel's order.
+pub fn parse_limits(text: &str) -> Option<Vec<RlimitEntry>> {
+    let value = |s: &str| if s == "unlimited" { Some(u64::MAX) } else { s.parse().ok() };
+    let mut out = Vec::new();
+    for line in text.lines().skip(1) {
+        // "Max open files            1024                 4096                 files"
+        let rest = line.get(26..)?;
+        let mut w = rest.split_whitespace();
+        out.push(RlimitEntry { cur: value(w.next()?)?, max: value(w.next()?)? });
+    }
+    (out.len() == RLIM_NLIMITS as usize).then_some(out)
 }
 
 /// Set limits from the image. Raising a hard limit needs
@@ -293,4 +305,35 @@ pub fn restore_creds(s: &mut Session<'_>, scratch: &Scratch, c: &CredsEntry, cur
     }
     s.call("prctl(PR_SET_SECUREBITS)", libc::SYS_prctl, &[libc::PR_SET_SECUREBITS as u64, u64::from(c.secbits)])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_file() {
+        let text = "Limit                     Soft Limit           Hard Limit           Units     \n\
+Max cpu time              unlimited            unlimited            seconds   \n\
+Max file size             unlimited            unlimited            bytes     \n\
+Max data size             unlimited            unlimited            bytes     \n\
+Max stack size            8388608              unlimited            bytes     \n\
+Max core file size        0                    unlimited            bytes     \n\
+Max resident set          unlimited            unlimited            bytes     \n\
+Max processes             96365                96365                processes \n\
+Max open files            512                  4096                 files     \n\
+Max locked memory         8388608              8388608              bytes     \n\
+Max address space         unlimited            unlimited            bytes     \n\
+Max file locks            unlimited            unlimited            locks     \n\
+Max pending signals       96365                96365                signals   \n\
+Max msgqueue size         819200               819200               bytes     \n\
+Max nice priority         0                    0                    \n\
+Max realtime priority     0                    0                    \n\
+Max realtime timeout      unlimited            unlimited            us        \n";
+        let l = parse_limits(text).unwrap();
+        assert_eq!(l.len(), 16);
+        assert_eq!((l[3].cur, l[3].max), (8388608, u64::MAX));
+        assert_eq!((l[7].cur, l[7].max), (512, 4096));
+        assert_eq!((l[15].cur, l[15].max), (u64::MAX, u64::MAX));
+    }
 }

@@ -23,3 +23,57 @@ fn memory_of_every_kind_survives() {
     w.restore(&[], &[]);
     w.finish();
 }
+
+fn cycle(name: &str, args: &[&str]) {
+    if !require_root() {
+        return;
+    }
+    let _g = serial();
+    let mut w = Workload::start(name, args);
+    w.dump_restore();
+    w.finish();
+}
+
+#[test]
+fn general_and_vector_registers_survive() {
+    cycle("regs", &[]);
+}
+
+fn have_avx512() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|c| c.contains(" avx512f") && c.contains(" avx512bw"))
+}
+
+#[test]
+fn avx512_registers_survive() {
+    if !have_avx512() {
+        // Not a missing capability of ours: this CPU has no AVX-512 to test.
+        eprintln!("skipped: this CPU has no AVX-512");
+        return;
+    }
+    cycle("regs", &["avx512"]);
+}
+
+#[test]
+fn signal_state_survives() {
+    cycle("signals", &[]);
+}
+
+#[test]
+fn timers_survive() {
+    cycle("timers", &[]);
+}
+
+#[test]
+fn task_attributes_survive() {
+    cycle("attrs", &[]);
+}
+
+#[test]
+fn open_files_survive() {
+    cycle("files", &[]);
+}
+
+#[test]
+fn a_task_sleeping_in_a_syscall_finishes_its_sleep() {
+    cycle("sleeper", &[]);
+}
