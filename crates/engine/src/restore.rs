@@ -22,8 +22,15 @@ use stasis_sys::{task, Pid, RemoteAddr, Stop, Tracee, PAGE_SIZE};
 use std::time::{Duration, Instant};
 
 /// How long to wait for a pid that is still taken (a zombie not yet reaped
-/// by its parent, typically the task we dumped).
-const PID_WAIT: Duration = Duration::from_secs(5);
+/// by its parent, typically the task we dumped). `STASIS_PID_WAIT_MS`
+/// overrides it (tests use it to fail fast).
+fn pid_wait() -> Duration {
+    std::env::var("STASIS_PID_WAIT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(Duration::from_secs(5))
+}
 
 /// Scratch memory for call arguments inside a puppet, after one page of
 /// code.
@@ -80,7 +87,7 @@ pub fn load(cp: &Checkpoint) -> Result<Vec<ProcessPlan>> {
 
 /// Wait until `pid` is free, for a little while.
 fn wait_pid_free(pid: Pid) -> Result<()> {
-    let deadline = Instant::now() + PID_WAIT;
+    let deadline = Instant::now() + pid_wait();
     loop {
         let path = format!("/proc/{pid}");
         if !std::path::Path::new(&path).exists() {

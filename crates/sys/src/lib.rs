@@ -15,6 +15,7 @@
 //! [`RemoteFd`] for numbers in another process's fd table, so neither can
 //! be confused with our own pointers and descriptors.
 
+pub mod fd;
 pub mod mem;
 pub mod ptrace;
 pub mod remote;

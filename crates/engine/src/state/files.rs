@@ -19,7 +19,7 @@ use stasis_image::file::{ImageReader, ImageWriter};
 use stasis_image::kinds::kind;
 use stasis_image::messages::*;
 use stasis_sys::{task, Pid, RemoteFd};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -46,6 +46,8 @@ pub struct FileTable {
     /// directories, which need no identity of their own.
     by_inode: HashMap<(u64, u64, u32), u32>,
     pub ghost_limit: u64,
+    /// Buffered contents of each pipe, by pipe inode.
+    pipes: BTreeMap<u32, (PipeDataEntry, Vec<u8>)>,
 }
 
 impl FileTable {
@@ -140,6 +142,37 @@ impl FileTable {
         Ok(())
     }
 
+    /// A pipe end. Its buffered data is read once per pipe, without
+    /// consuming it, through a read end of our own.
+    fn add_pipe(&mut self, pid: Pid, fd: i32, id: u32, f: &File, ino: u64, flags: u32) -> Result<()> {
+        let pipe_id = ino as u32;
+        self.entries.push(FileEntry {
+            r#type: FdTypes::PIPE,
+            id,
+            pipe: Some(PipeEntry { id, pipe_id, flags, fown: fown() }),
+            ..FileEntry::default()
+        });
+        if self.pipes.contains_key(&pipe_id) {
+            return Ok(());
+        }
+        let size = stasis_sys::fd::pipe_size(f.as_fd())?;
+        let data = if flags & libc::O_ACCMODE as u32 == libc::O_RDONLY as u32 {
+            stasis_sys::fd::pipe_peek(f.as_fd())?
+        } else {
+            // Only the write end is ours: open the pipe's read side anew.
+            let p = format!("/proc/{pid}/fd/{fd}");
+            let r = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&p)
+                .ctx(|| format!("open the read side of pipe {ino} through {p}"))?;
+            stasis_sys::fd::pipe_peek(r.as_fd())?
+        };
+        let e = PipeDataEntry { pipe_id, bytes: data.len() as u32, size: Some(size) };
+        self.pipes.insert(pipe_id, (e, data));
+        Ok(())
+    }
+
     /// Write `files.img` and `remap-fpath.img`.
     pub fn write(&self, dir: &Path) -> Result<()> {
         let mut w = ImageWriter::create(&dir.join("files.img"), kind("FILES"))?;
@@ -147,6 +180,14 @@ impl FileTable {
             w.put(e)?;
         }
         w.finish()?;
+        if !self.pipes.is_empty() {
+            let mut w = ImageWriter::create(&dir.join("pipes-data.img"), kind("PIPES_DATA"))?;
+            for (e, data) in self.pipes.values() {
+                w.put(e)?;
+                w.raw(data)?;
+            }
+            w.finish()?;
+        }
         if !self.remaps.is_empty() {
             let mut w = ImageWriter::create(&dir.join("remap-fpath.img"), kind("REMAP_FPATH"))?;
             for r in &self.remaps {
@@ -220,6 +261,9 @@ fn dump_file(
         }
         return table.add_reg(dir, id, link, f, md, info.flags & !O_CLOEXEC, info.pos);
     }
+    if link.starts_with("pipe:[") && ft.is_fifo() {
+        return table.add_pipe(pid, fd, id, f, md.ino(), info.flags & !O_CLOEXEC);
+    }
     Err(Error::Unsupported(format!("fd {fd} of {pid} is {link}, a kind of file stasis cannot save yet")))
 }
 
@@ -235,6 +279,10 @@ fn is_tty(rdev: u64) -> bool {
 pub struct OpenFiles {
     pub entries: HashMap<u32, FileEntry>,
     pub remaps: HashMap<u32, u32>,
+    /// Buffered pipe contents by pipe id.
+    pipe_data: HashMap<u32, (PipeDataEntry, Vec<u8>)>,
+    /// Pipes created so far: (read end, write end, ends handed out).
+    pipes: HashMap<u32, (OwnedFd, OwnedFd, [bool; 2])>,
     opened: HashMap<u32, OwnedFd>,
     /// Deleted files we recreated to open them: unlinked once opened.
     ghosts_made: Vec<PathBuf>,
@@ -255,7 +303,21 @@ impl OpenFiles {
                 remaps.insert(e.orig_id, e.remap_id);
             }
         }
-        Ok(OpenFiles { entries, remaps, opened: HashMap::new(), ghosts_made: Vec::new() })
+        let mut pipe_data = HashMap::new();
+        if let Some(mut r) = cp.open_optional("PIPES_DATA")? {
+            while let Some(e) = r.next::<PipeDataEntry>()? {
+                let data = r.payload(u64::from(e.bytes))?.to_vec();
+                pipe_data.insert(e.pipe_id, (e, data));
+            }
+        }
+        Ok(OpenFiles {
+            entries,
+            remaps,
+            pipe_data,
+            pipes: HashMap::new(),
+            opened: HashMap::new(),
+            ghosts_made: Vec::new(),
+        })
     }
 
     pub fn entry(&self, id: u32) -> Result<&FileEntry> {
@@ -278,6 +340,9 @@ impl OpenFiles {
 
     fn open_new(&mut self, cp: &Checkpoint, id: u32, flags_override: Option<i32>) -> Result<OwnedFd> {
         let e = self.entry(id)?.clone();
+        if let Some(p) = &e.pipe {
+            return self.open_pipe(p);
+        }
         let Some(reg) = &e.reg else {
             return Err(Error::Unsupported(format!(
                 "file {id} is of type {}, which stasis cannot restore yet",
@@ -311,6 +376,39 @@ impl OpenFiles {
             fref.seek(SeekFrom::Start(reg.pos)).ctx(|| format!("seek in {}", reg.name))?;
         }
         Ok(file.into())
+    }
+
+    /// One end of a pipe, with the pipe created (and filled) on first use.
+    fn open_pipe(&mut self, p: &PipeEntry) -> Result<OwnedFd> {
+        if !self.pipes.contains_key(&p.pipe_id) {
+            let (r, w) = stasis_sys::fd::pipe()?;
+            if let Some((e, data)) = self.pipe_data.get(&p.pipe_id) {
+                if let Some(size) = e.size {
+                    if let Err(err) = stasis_sys::fd::set_pipe_size(w.as_fd(), size) {
+                        tracing::warn!(pipe = p.pipe_id, size, "cannot set the pipe size: {err}");
+                    }
+                }
+                let mut wf = File::from(w.try_clone().ctx(|| "dup pipe".into())?);
+                wf.write_all(data).ctx(|| format!("refill pipe {}", p.pipe_id))?;
+            }
+            self.pipes.insert(p.pipe_id, (r, w, [false; 2]));
+        }
+        let (r, w, used) = self.pipes.get_mut(&p.pipe_id).expect("pipe just created");
+        let write = p.flags & libc::O_ACCMODE as u32 != libc::O_RDONLY as u32;
+        let end = if write { &*w } else { &*r };
+        let fd = if used[write as usize] {
+            // Another description of the same end: open the pipe anew.
+            let path = format!("/proc/self/fd/{}", end.as_raw_fd());
+            let mut o = std::fs::OpenOptions::new();
+            if write { o.write(true) } else { o.read(true) };
+            o.custom_flags(libc::O_NONBLOCK).open(&path).ctx(|| format!("reopen pipe {}", p.pipe_id))?.into()
+        } else {
+            used[write as usize] = true;
+            end.try_clone().ctx(|| "dup pipe".into())?
+        };
+        let keep = libc::O_NONBLOCK | libc::O_DIRECT | libc::O_ASYNC;
+        stasis_sys::fd::set_status_flags(fd.as_fd(), p.flags as i32 & keep)?;
+        Ok(fd)
     }
 
     /// Recreate a deleted file from its ghost image, at its old path if

@@ -77,3 +77,111 @@ fn open_files_survive() {
 fn a_task_sleeping_in_a_syscall_finishes_its_sleep() {
     cycle("sleeper", &[]);
 }
+
+#[test]
+fn ten_rounds_in_a_row() {
+    if !require_root() {
+        return;
+    }
+    let _g = serial();
+    let mut w = Workload::start("memory", &[]);
+    for _ in 0..10 {
+        w.dump_restore();
+    }
+    w.finish();
+}
+
+#[test]
+fn leave_running_and_leave_stopped() {
+    if !require_root() {
+        return;
+    }
+    let _g = serial();
+    let w = Workload::start("regs", &[]);
+    let before = outside(w.pid);
+    let o = w.dump_with(&["-R"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(diff_outside(&before, &outside(w.pid), &[]), Vec::<String>::new());
+    assert!(w.img().join(format!("core-{}.img", w.pid)).exists());
+    let o = w.dump_with(&["-s"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let state = std::fs::read_to_string(format!("/proc/{}/stat", w.pid)).unwrap();
+    assert!(state.contains(") T "), "not stopped after --leave-stopped: {state}");
+    stasis_sys::task::kill(w.pid, libc::SIGCONT).unwrap();
+    w.finish();
+}
+
+/// `restore` without `-d` waits for the task and exits with its status;
+/// `--pidfile` names the restored root.
+#[test]
+fn restore_in_the_foreground_returns_the_exit_status() {
+    if !require_root() {
+        return;
+    }
+    let _g = serial();
+    let mut w = Workload::start("signals", &[]);
+    w.dump(&[]);
+    let pidfile = w.dir.join("restored.pid");
+    let mut child = stasis()
+        .args(["restore", "-D", w.img().to_str().unwrap(), "--pidfile", pidfile.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while !pidfile.exists() && t.elapsed().as_secs() < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    assert_eq!(pid, w.pid);
+    stasis_sys::task::kill(pid, libc::SIGUSR2).unwrap();
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(0), "restore did not exit with the task's status");
+    assert_eq!(std::fs::read_to_string(w.dir.join("result")).unwrap(), "ok\n");
+}
+
+#[test]
+fn a_process_that_is_not_a_session_leader_needs_shell_job() {
+    if !require_root() {
+        return;
+    }
+    let _g = serial();
+    let mut w = Workload::start("regs", &["no-setsid"]);
+    let o = w.dump_with(&[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("--shell-job"), "{}", text(&o.stderr));
+    w.dump(&["--shell-job"]);
+    let o = w.restore_with(&[]);
+    assert!(!o.status.success() && text(&o.stderr).contains("--shell-job"), "{}", text(&o.stderr));
+    assert!(!std::path::Path::new(&format!("/proc/{}", w.pid)).exists());
+    w.restore(&["--shell-job"], &[]);
+    w.finish();
+}
+
+/// Images written by CRIU 4.2 for `sleep 100000` restore and run on.
+#[test]
+fn criu_sleep_vector_restores() {
+    if !require_root() {
+        return;
+    }
+    let _g = serial();
+    let pid = 7306;
+    if !require(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "free pid 7306") {
+        return;
+    }
+    let tmp = TempDir::new("vector-sleep");
+    for e in std::fs::read_dir(vectors().join("sleep")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), tmp.join(e.file_name().to_str().unwrap())).unwrap();
+    }
+    let o = run(&["restore", "-D", tmp.path().to_str().unwrap(), "-d"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    stasis_sys::task::kill(pid, libc::SIGKILL).unwrap();
+    let _ = stasis_sys::ptrace::wait_tid(pid);
+    assert!(stat.contains("(sleep) S"), "{stat}");
+    assert_eq!(cmdline, "/usr/bin/sleep\0100000\0");
+    assert!(maps.starts_with("55c7c1b0d000-55c7c1b0f000 r--p 00000000") && maps.contains("/usr/bin/sleep"), "{maps}");
+    assert!(maps.contains("7ffeb10c9000-7ffeb10ea000 rw-p 00000000 00:00 0                          [stack]"), "{maps}");
+}

@@ -97,7 +97,13 @@ static void wl_init(int argc, char **argv)
 		exit(2);
 	}
 	wl_dir = argv[1];
-	if (getsid(0) != getpid() && setsid() < 0)
+	/* "no-setsid" anywhere in the arguments: stay in the driver's session
+	 * and group, like a job started from a shell */
+	int own_session = 1;
+	for (int i = 2; i < argc; i++)
+		if (!strcmp(argv[i], "no-setsid"))
+			own_session = 0;
+	if (own_session && getsid(0) != getpid() && setsid() < 0)
 		wl_die("setsid");
 	fd = open("/dev/null", O_RDWR);
 	dup2(fd, 0);

@@ -1,0 +1,64 @@
+//! Small descriptor operations std does not offer.
+//!
+//! Kernel interfaces: pipe2(2), fcntl(2) `F_GETPIPE_SZ`/`F_SETPIPE_SZ`/
+//! `F_GETFL`/`F_SETFL`, tee(2).
+
+use crate::{Error, Result};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// A new pipe: (read end, write end), close-on-exec.
+pub fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0i32; 2];
+    // SAFETY: `fds` is a live two-int array for the kernel to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(Error::os("pipe2", 0));
+    }
+    // SAFETY: the kernel just returned these two new descriptors; we own them.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn fcntl(fd: BorrowedFd<'_>, cmd: i32, arg: i64) -> Result<i64> {
+    // SAFETY: integer-argument fcntl commands only; `fd` is borrowed.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), cmd, arg) };
+    if r < 0 {
+        return Err(Error::os("fcntl", 0));
+    }
+    Ok(i64::from(r))
+}
+
+pub fn pipe_size(fd: BorrowedFd<'_>) -> Result<u32> {
+    fcntl(fd, libc::F_GETPIPE_SZ, 0).map(|v| v as u32)
+}
+
+pub fn set_pipe_size(fd: BorrowedFd<'_>, size: u32) -> Result<()> {
+    fcntl(fd, libc::F_SETPIPE_SZ, i64::from(size)).map(drop)
+}
+
+pub fn status_flags(fd: BorrowedFd<'_>) -> Result<i32> {
+    fcntl(fd, libc::F_GETFL, 0).map(|v| v as i32)
+}
+
+pub fn set_status_flags(fd: BorrowedFd<'_>, flags: i32) -> Result<()> {
+    fcntl(fd, libc::F_SETFL, i64::from(flags)).map(drop)
+}
+
+/// Copy what is buffered in a pipe without consuming it (tee(2) into a
+/// pipe of our own, then read that).
+pub fn pipe_peek(read_end: BorrowedFd<'_>) -> Result<Vec<u8>> {
+    let cap = pipe_size(read_end)?;
+    let (r, w) = pipe()?;
+    set_pipe_size(std::os::fd::AsFd::as_fd(&w), cap)?;
+    // SAFETY: integer arguments only; both fds are live for the call.
+    let n = unsafe { libc::tee(read_end.as_raw_fd(), w.as_raw_fd(), cap as usize, libc::SPLICE_F_NONBLOCK) };
+    if n < 0 {
+        if crate::errno() == libc::EAGAIN {
+            return Ok(Vec::new());
+        }
+        return Err(Error::os("tee", 0));
+    }
+    drop(w);
+    let mut data = Vec::with_capacity(n as usize);
+    use std::io::Read;
+    std::fs::File::from(r).read_to_end(&mut data).map_err(|e| Error::Os { op: "read pipe copy", pid: 0, source: e })?;
+    Ok(data)
+}
