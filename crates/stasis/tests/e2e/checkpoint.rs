@@ -185,3 +185,52 @@ fn criu_sleep_vector_restores() {
     assert!(maps.starts_with("55c7c1b0d000-55c7c1b0f000 r--p 00000000") && maps.contains("/usr/bin/sleep"), "{maps}");
     assert!(maps.contains("7ffeb10c9000-7ffeb10ea000 rw-p 00000000 00:00 0                          [stack]"), "{maps}");
 }
+
+/// Every image a dump writes is private, decodes with our reader and
+/// with Debian's crit, and the stats record what happened.
+#[test]
+fn dump_images_are_private_crit_readable_and_carry_stats() {
+    if !require_root() {
+        return;
+    }
+    let _g = serial();
+    let mut w = Workload::start("files", &[]);
+    w.dump(&[]);
+    let mut n = 0;
+    for e in std::fs::read_dir(w.img()).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_string();
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&p).unwrap().permissions());
+        assert_eq!(mode & 0o077, 0, "{name} is readable by others ({mode:o})");
+        if name.starts_with("pages-") || name.ends_with(".log") {
+            continue;
+        }
+        let o = run(&["decode", "-i", p.to_str().unwrap()]);
+        assert!(o.status.success(), "{name}: {}", text(&o.stderr));
+        if have_crit() {
+            crate::images::check_crit_decodes(&p);
+        }
+        n += 1;
+    }
+    assert!(n >= 10, "only {n} images");
+    let stats = run(&["decode", "-i", w.img().join("stats-dump").to_str().unwrap()]);
+    let s = text(&stats.stdout);
+    assert!(s.contains("\"pages_written\"") && !s.contains("\"pages_written\": 0,"), "{s}");
+    w.restore(&[], &[]);
+    let stats = run(&["decode", "-i", w.img().join("stats-restore").to_str().unwrap()]);
+    assert!(text(&stats.stdout).contains("\"restore_time\""), "{}", text(&stats.stdout));
+    w.finish();
+}
+
+#[test]
+fn check_lists_kernel_features() {
+    if !require_root() {
+        return;
+    }
+    let o = run(&["check"]);
+    let s = text(&o.stdout);
+    assert!(o.status.success(), "{s}");
+    for f in ["PTRACE_SEIZE", "NT_X86_XSTATE", "pidfd_getfd", "PTRACE_GET_RSEQ_CONFIGURATION", "PAGEMAP_SCAN"] {
+        assert!(s.contains(f), "check does not mention {f}:\n{s}");
+    }
+}

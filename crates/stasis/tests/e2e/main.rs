@@ -6,6 +6,7 @@
 //! with a message, in CI (`CI=true`) a missing capability fails the test.
 
 mod checkpoint;
+mod faults;
 mod harness;
 mod images;
 mod util;
