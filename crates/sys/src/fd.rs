@@ -62,3 +62,29 @@ pub fn pipe_peek(read_end: BorrowedFd<'_>) -> Result<Vec<u8>> {
     std::fs::File::from(r).read_to_end(&mut data).map_err(|e| Error::Os { op: "read pipe copy", pid: 0, source: e })?;
     Ok(data)
 }
+
+/// How much of a file is in the page cache (cachestat(2), Linux 6.5):
+/// (cached pages, total pages), or `None` if the kernel lacks the call.
+pub fn cached_pages(fd: BorrowedFd<'_>, len: u64) -> Option<(u64, u64)> {
+    #[repr(C)]
+    struct Range {
+        off: u64,
+        len: u64,
+    }
+    #[repr(C)]
+    #[derive(Default)]
+    struct Stat {
+        nr_cache: u64,
+        nr_dirty: u64,
+        nr_writeback: u64,
+        nr_evicted: u64,
+        nr_recently_evicted: u64,
+    }
+    const SYS_CACHESTAT: libc::c_long = 451;
+    let range = Range { off: 0, len };
+    let mut st = Stat::default();
+    // SAFETY: both structs are live and sized as the kernel expects; the
+    // kernel only writes `st`.
+    let r = unsafe { libc::syscall(SYS_CACHESTAT, fd.as_raw_fd(), &range as *const Range, &mut st as *mut Stat, 0) };
+    (r == 0).then_some((st.nr_cache, len.div_ceil(4096)))
+}

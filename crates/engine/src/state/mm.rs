@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsFd;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 // VmaEntry.status bits (CRIU's VMA_AREA_* / VMA_*).
@@ -71,55 +71,165 @@ fn prot_of(m: &Mapping) -> u32 {
 }
 
 /// Streams page contents into `pages-N.img`.
+///
+/// Reading the task and writing the file overlap: a writer thread takes
+/// filled blocks while the next one is read. The file is written with
+/// O_DIRECT where the filesystem allows it: going through the page cache
+/// costs a fresh page of memory per page written, which on these machines
+/// is several times slower than the disk (see docs/performance.md).
 pub struct PagesOut {
     path: PathBuf,
-    file: std::io::BufWriter<File>,
-    buf: Vec<u8>,
+    cur: Block,
+    full: Option<std::sync::mpsc::SyncSender<Block>>,
+    free: std::sync::mpsc::Receiver<Block>,
+    writer: Option<std::thread::JoinHandle<std::io::Result<()>>>,
     pub pages_written: u64,
 }
 
-/// Bytes read from a task per batch: big enough to amortise the calls,
-/// small enough to keep stasis's own memory low whatever the task's size.
-const BATCH: usize = 4 << 20;
+/// Bytes per block, and blocks in flight: small and fixed, so stasis's
+/// own memory stays low whatever the task's size.
+const BLOCK: usize = 4 << 20;
+const BLOCKS: usize = 3;
+
+/// A page-aligned buffer (O_DIRECT needs aligned memory).
+struct Block {
+    raw: Vec<u8>,
+    off: usize,
+    len: usize,
+}
+
+impl Block {
+    fn new() -> Block {
+        let raw = vec![0u8; BLOCK + PAGE_SIZE as usize];
+        let off = (PAGE_SIZE as usize - raw.as_ptr() as usize % PAGE_SIZE as usize) % PAGE_SIZE as usize;
+        Block { raw, off, len: 0 }
+    }
+    fn space(&mut self) -> &mut [u8] {
+        &mut self.raw[self.off + self.len..self.off + BLOCK]
+    }
+    fn data(&self) -> &[u8] {
+        &self.raw[self.off..self.off + self.len]
+    }
+}
+
+fn open_pages_file(path: &Path) -> Result<File> {
+    let open = |direct: bool| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(stasis_image::file::IMAGE_MODE)
+            .custom_flags(if direct { libc::O_DIRECT } else { 0 })
+            .open(path)
+    };
+    match open(true) {
+        Ok(f) => Ok(f),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => open(false).ctx(|| format!("create {}", path.display())),
+        Err(e) => Err(Error::io(format!("create {}", path.display()), e)),
+    }
+}
 
 impl PagesOut {
     pub fn create(dir: &Path, id: u32) -> Result<PagesOut> {
         let path = dir.join(format!("pages-{id}.img"));
-        let f = stasis_image::file::create_private(&path)?;
-        Ok(PagesOut { path, file: std::io::BufWriter::with_capacity(1 << 20, f), buf: vec![0u8; BATCH], pages_written: 0 })
+        let mut f = open_pages_file(&path)?;
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Block>(BLOCKS);
+        let (free_tx, free_rx) = std::sync::mpsc::sync_channel::<Block>(BLOCKS);
+        for _ in 0..BLOCKS - 1 {
+            let _ = free_tx.send(Block::new());
+        }
+        let writer = std::thread::Builder::new()
+            .name("pages-writer".into())
+            .spawn(move || -> std::io::Result<()> {
+                for mut b in full_rx {
+                    f.write_all(b.data())?;
+                    b.len = 0;
+                    let _ = free_tx.send(b);
+                }
+                f.flush()
+            })
+            .ctx(|| "start the page writer thread".into())?;
+        Ok(PagesOut { path, cur: Block::new(), full: Some(full_tx), free: free_rx, writer: Some(writer), pages_written: 0 })
     }
 
-    fn put(&mut self, data: &[u8]) -> Result<()> {
-        self.file.write_all(data).ctx(|| format!("write {}", self.path.display()))?;
-        self.pages_written += data.len() as u64 / PAGE_SIZE;
+    /// Hand the current block to the writer and take a free one.
+    fn submit(&mut self) -> Result<()> {
+        let next = match self.free.recv() {
+            Ok(b) => b,
+            Err(_) => return self.writer_failed(),
+        };
+        let full = std::mem::replace(&mut self.cur, next);
+        if self.full.as_ref().is_none_or(|tx| tx.send(full).is_err()) {
+            return self.writer_failed();
+        }
+        Ok(())
+    }
+
+    fn writer_failed(&mut self) -> Result<()> {
+        self.full = None;
+        match self.writer.take().map(|h| h.join()) {
+            Some(Ok(Err(e))) => Err(Error::io(format!("write {}", self.path.display()), e)),
+            _ => Err(Error::Unsupported(format!("the writer of {} stopped", self.path.display()))),
+        }
+    }
+
+    /// Append `len` bytes produced by `fill`, which is given free space
+    /// and returns how much of it it filled (all of it, or an error).
+    fn append(&mut self, mut len: usize, fill: &mut dyn FnMut(&mut [u8]) -> Result<usize>) -> Result<()> {
+        while len > 0 {
+            if self.cur.space().is_empty() {
+                self.submit()?;
+            }
+            let space = self.cur.space();
+            let n = len.min(space.len());
+            let got = fill(&mut space[..n])?;
+            if got != n {
+                return Err(Error::Unsupported("short read of task memory".into()));
+            }
+            self.cur.len += n;
+            self.pages_written += n as u64 / PAGE_SIZE;
+            len -= n;
+        }
         Ok(())
     }
 
     /// Copy `[start, end)` of the task's memory into the image.
     fn copy_from_task(&mut self, pid: Pid, mem_file: &File, start: u64, end: u64, readable: bool) -> Result<()> {
         let mut at = start;
-        while at < end {
-            let n = ((end - at) as usize).min(self.buf.len());
-            let mut buf = std::mem::take(&mut self.buf);
-            let got = if readable {
-                mem::read(pid, RemoteAddr(at), &mut buf[..n])?
+        self.append((end - start) as usize, &mut |buf: &mut [u8]| {
+            let n = if readable {
+                mem::read(pid, RemoteAddr(at), buf)?
             } else {
-                mem_file.read_at(&mut buf[..n], at).ctx(|| format!("read /proc/{pid}/mem at {at:#x}"))?
+                mem_file.read_at(buf, at).ctx(|| format!("read /proc/{pid}/mem at {at:#x}"))?
             };
-            if got != n {
-                self.buf = buf;
-                return Err(Error::Unsupported(format!("memory of {pid} at {:#x} could not be read", at + got as u64)));
+            if n != buf.len() {
+                return Err(Error::Unsupported(format!("memory of {pid} at {:#x} could not be read", at + n as u64)));
             }
-            let r = self.put(&buf[..n]);
-            self.buf = buf;
-            r?;
             at += n as u64;
-        }
-        Ok(())
+            Ok(n)
+        })
+    }
+
+    /// Copy `[start, end)` of a file into the image.
+    fn copy_from_file(&mut self, f: &File, what: &Path, start: u64, end: u64) -> Result<()> {
+        let mut at = start;
+        self.append((end - start) as usize, &mut |buf: &mut [u8]| {
+            f.read_exact_at(buf, at).ctx(|| format!("read {}", what.display()))?;
+            at += buf.len() as u64;
+            Ok(buf.len())
+        })
     }
 
     pub fn finish(mut self) -> Result<()> {
-        self.file.flush().ctx(|| format!("write {}", self.path.display()))
+        if self.cur.len > 0 {
+            self.submit()?;
+        }
+        self.full = None;
+        match self.writer.take().map(|h| h.join()) {
+            Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(Error::io(format!("write {}", self.path.display()), e)),
+            _ => Err(Error::Unsupported(format!("the writer of {} stopped", self.path.display()))),
+        }
     }
 }
 
@@ -368,16 +478,7 @@ pub fn dump_shmem(dir: &Path, shmem: &BTreeMap<u64, (PathBuf, u64)>, next_pages_
         let mut w = ImageWriter::create(&dir.join(format!("pagemap-shmem-{shmid}.img")), kind("PAGEMAP"))?;
         w.put(&PagemapHead { pages_id: id })?;
         for (s, e) in data_ranges(&f, *size)? {
-            let mut at = s;
-            while at < e {
-                let n = ((e - at) as usize).min(pages.buf.len());
-                let mut buf = std::mem::take(&mut pages.buf);
-                f.read_exact_at(&mut buf[..n], at).ctx(|| format!("read {}", link.display()))?;
-                let r = pages.put(&buf[..n]);
-                pages.buf = buf;
-                r?;
-                at += n as u64;
-            }
+            pages.copy_from_file(&f, link, s, e)?;
             w.put(&PagemapEntry {
                 vaddr: s,
                 compat_nr_pages: 0,
@@ -615,6 +716,19 @@ fn fill(
     if have < need {
         return Err(Error::BadImage(format!("{}: holds {have} bytes, the pagemap needs {need}", pages.display())));
     }
+    // An image in the page cache is copied from there; one on disk is read
+    // with O_DIRECT straight into the task's pages, which skips filling the
+    // page cache (a fresh page of memory per page, the slow part here).
+    let cached = stasis_sys::fd::cached_pages(f.as_fd(), have).is_some_and(|(c, n)| c * 10 >= n * 9);
+    let f = if cached || have < (16 << 20) {
+        f
+    } else {
+        match std::fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECT).open(pages) {
+            Ok(d) => d,
+            Err(_) => f,
+        }
+    };
+    tracing::debug!(path = %pages.display(), cached, "reading pages");
     use std::os::fd::AsRawFd;
     let fd = courier.pull(s, f.as_raw_fd())?;
     let r = preadv_all(s, scratch, fd.0 as u64, entries, skip, base, progress);
