@@ -88,3 +88,11 @@ pub fn cached_pages(fd: BorrowedFd<'_>, len: u64) -> Option<(u64, u64)> {
     let r = unsafe { libc::syscall(SYS_CACHESTAT, fd.as_raw_fd(), &range as *const Range, &mut st as *mut Stat, 0) };
     (r == 0).then_some((st.nr_cache, len.div_ceil(4096)))
 }
+
+/// Drop a range of a file's clean pages from the page cache
+/// (posix_fadvise POSIX_FADV_DONTNEED).
+pub fn drop_cache(fd: BorrowedFd<'_>, off: u64, len: u64) {
+    // SAFETY: integer arguments only; advice never fails in a way that
+    // matters here (it is a hint).
+    unsafe { libc::posix_fadvise(fd.as_raw_fd(), off as i64, len as i64, libc::POSIX_FADV_DONTNEED) };
+}

@@ -318,3 +318,23 @@ pub fn set_child_subreaper() -> Result<()> {
     }
     Ok(())
 }
+
+/// Wait for child `pid` to exit; returns its exit code (or 128 + signal)
+/// and its peak resident set size in KiB.
+pub fn wait_rusage(pid: Pid) -> Result<(i32, u64)> {
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for the kernel to fill.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `status` and `ru` are live, writable locals for the call.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+        if r == pid {
+            break;
+        }
+        if r < 0 && crate::errno() != libc::EINTR {
+            return Err(Error::os("wait4", pid));
+        }
+    }
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) };
+    Ok((code, ru.ru_maxrss as u64))
+}

@@ -688,7 +688,7 @@ impl DirectFill {
         let path = self.pages.to_string_lossy().into_owned();
         let at = crate::state::files::write_cstr(s, scratch, 0, &path)?;
         let fd = s.call("open pages", libc::SYS_openat, &[libc::AT_FDCWD as u64, at.0, libc::O_RDONLY as u64, 0])?;
-        let r = preadv_all(s, scratch, fd, entries, &[], base, &mut |_| {});
+        let r = preadv_all(s, scratch, fd, entries, &[], base, None, &mut |_| {});
         s.call("close", libc::SYS_close, &[fd])?;
         r.map(drop)
     }
@@ -719,7 +719,11 @@ fn fill(
     // An image in the page cache is copied from there; one on disk is read
     // with O_DIRECT straight into the task's pages, which skips filling the
     // page cache (a fresh page of memory per page, the slow part here).
-    let cached = stasis_sys::fd::cached_pages(f.as_fd(), have).is_some_and(|(c, n)| c * 10 >= n * 9);
+    let cached = match std::env::var("STASIS_PAGES_READ").as_deref() {
+        Ok("direct") => false,
+        Ok("buffered") => true,
+        _ => stasis_sys::fd::cached_pages(f.as_fd(), have).is_some_and(|(c, n)| c * 10 >= n * 9),
+    };
     let f = if cached || have < (16 << 20) {
         f
     } else {
@@ -731,13 +735,19 @@ fn fill(
     tracing::debug!(path = %pages.display(), cached, "reading pages");
     use std::os::fd::AsRawFd;
     let fd = courier.pull(s, f.as_raw_fd())?;
-    let r = preadv_all(s, scratch, fd.0 as u64, entries, skip, base, progress);
+    // Reading from the cache, drop what was read as we go: the memory it
+    // frees is what the task's next pages are made of, and reused memory
+    // is much cheaper to hand out than memory the machine never touched.
+    let evict = cached.then(|| f.as_fd());
+    let r = preadv_all(s, scratch, fd.0 as u64, entries, skip, base, evict, progress);
     s.call("close", libc::SYS_close, &[fd.0 as u64])?;
     r
 }
 
 /// The largest single read: the kernel moves at most about 2 GiB per call.
 const MAX_IOV: u64 = 1 << 30;
+/// Read size between cache evictions.
+const EVICT_STEP: u64 = 64 << 20;
 
 #[allow(clippy::too_many_arguments)]
 fn preadv_all(
@@ -747,8 +757,11 @@ fn preadv_all(
     entries: &[PagemapEntry],
     skip: &[(u64, u64)],
     base: u64,
+    evict: Option<std::os::fd::BorrowedFd<'_>>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64> {
+    // Smaller calls when evicting, so freed cache is reused soon.
+    let max_call = if evict.is_some() { EVICT_STEP } else { MAX_IOV };
     // (file offset, address, length) runs, split to bounded sizes.
     let mut runs: Vec<(u64, u64, u64)> = Vec::new();
     let mut off = 0u64;
@@ -761,7 +774,7 @@ fn preadv_all(
         if !skip.iter().any(|&r| overlaps((addr, addr + len), r)) {
             let mut o = 0;
             while o < len {
-                let n = (len - o).min(MAX_IOV);
+                let n = (len - o).min(max_call);
                 runs.push((off + o, addr + o, n));
                 o += n;
             }
@@ -777,7 +790,7 @@ fn preadv_all(
         let start_off = runs[i].0;
         let mut j = i;
         let mut bytes = 0u64;
-        while j < runs.len() && j - i < iov_cap && runs[j].0 == start_off + bytes && bytes + runs[j].2 <= MAX_IOV {
+        while j < runs.len() && j - i < iov_cap && runs[j].0 == start_off + bytes && bytes + runs[j].2 <= max_call {
             bytes += runs[j].2;
             j += 1;
         }
@@ -801,6 +814,9 @@ fn preadv_all(
             i = j;
         }
         done += n;
+        if let Some(f) = evict {
+            stasis_sys::fd::drop_cache(f, start_off, n);
+        }
         progress(n / PAGE_SIZE);
     }
     Ok(done / PAGE_SIZE)

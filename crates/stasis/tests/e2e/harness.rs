@@ -218,14 +218,24 @@ impl Workload {
         self.before = Some(outside(self.pid));
         let o = self.dump_with(extra);
         assert!(o.status.success(), "dump of {} failed: {}\nlog:\n{}", self.name, text(&o.stderr), self.log("dump.log"));
+        self.reap_dumped();
+        assert!(!Path::new(&format!("/proc/{}", self.pid)).exists(), "pid {} still exists after the dump", self.pid);
+    }
+
+    /// Reap the workload after a dump killed it: our child at first, an
+    /// adopted one after a restore.
+    pub fn reap_dumped(&mut self) {
         if let Some(mut c) = self.child.take() {
             let st = c.wait().unwrap();
             assert!(!st.success(), "workload {} exited by itself during the dump", self.name);
         } else {
-            // A restored workload is our adopted child: reap it.
             let _ = stasis_sys::ptrace::wait_tid(self.pid);
         }
-        assert!(!Path::new(&format!("/proc/{}", self.pid)).exists(), "pid {} still exists after the dump", self.pid);
+    }
+
+    /// Same, for a restored workload that was dumped again.
+    pub fn reap_restored(&mut self) {
+        self.reap_dumped();
     }
 
     pub fn log(&self, name: &str) -> String {
