@@ -387,6 +387,7 @@ mod tests {
             *b = (i * 7) as u8;
         }
         x[4] = 0xff;
+        x[5] = 0; // reserved
         put64(&mut x, 512, 0x7);
         let ymm = component(YMM).unwrap();
         for i in 0..ymm.size {
