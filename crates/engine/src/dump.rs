@@ -163,14 +163,18 @@ fn dump_frozen(o: &DumpOptions, tree: &Tree, stats: &mut DumpStats) -> Result<()
     let mut images = Vec::new();
     let mut next_pages_id = 1;
     let mut progress = Progress::new(o.progress, "dumping memory", 0);
-    let mut next_id = 2u32;
+    let mut next_id = [2u32; 4];
     let mut shmem = std::collections::BTreeMap::new();
+    let mut ids: Vec<(Pid, TaskKobjIdsEntry)> = Vec::new();
     for p in &tree.procs {
-        if p.zombie.is_some() {
-            return Err(Error::Unsupported(format!("zombie process {} in the tree is not supported yet", p.pid)));
+        if let Some(status) = p.zombie {
+            images.push(zombie_image(o, p, status)?);
+            continue;
         }
-        let img = dump_process(o, p, &mut table, next_id, &mut next_pages_id, &mut progress, stats, &mut shmem)?;
-        next_id += 1;
+        let pids = process_ids(p.pid, &ids, &mut next_id)?;
+        let mut img = dump_process(o, p, &mut table, pids.files_id, &mut next_pages_id, &mut progress, stats, &mut shmem)?;
+        img.ids = pids.clone();
+        ids.push((p.pid, pids));
         images.push(img);
     }
     progress.finish();
@@ -305,7 +309,7 @@ fn dump_process(
             ..CoreEntry::default()
         };
         if i == 0 {
-            let task_state = if t.group_stop.is_some() { 3 } else { 1 };
+            let task_state = if t.group_stop.is_some() { TASK_STOPPED } else { TASK_ALIVE };
             core.tc = Some(TaskCoreEntry {
                 task_state,
                 exit_code: 0,
@@ -389,6 +393,64 @@ fn read_inside(
     Ok((actions, tmrs, proc_in, threads))
 }
 
+/// Ids of the kernel objects a process may share with others (address
+/// space, fd table, fs info, signal handlers): the same id where kcmp(2)
+/// says two processes share the object.
+fn process_ids(pid: Pid, earlier: &[(Pid, TaskKobjIdsEntry)], next: &mut [u32; 4]) -> Result<TaskKobjIdsEntry> {
+    let kinds = [task::KCMP_VM, task::KCMP_FILES, task::KCMP_FS, task::KCMP_SIGHAND];
+    let mut got = [0u32; 4];
+    for (i, kind) in kinds.iter().enumerate() {
+        for (other, oids) in earlier {
+            if task::kcmp_same(pid, *other, *kind, 0, 0)? {
+                got[i] = [oids.vm_id, oids.files_id, oids.fs_id, oids.sighand_id][i];
+                break;
+            }
+        }
+        if got[i] == 0 {
+            got[i] = next[i];
+            next[i] += 1;
+        } else if *kind == task::KCMP_VM || *kind == task::KCMP_SIGHAND {
+            return Err(Error::Unsupported(format!(
+                "process {pid} shares its {} with another process (a vfork child?); not supported",
+                if *kind == task::KCMP_VM { "address space" } else { "signal handlers" }
+            )));
+        }
+    }
+    let mut ids = TaskKobjIdsEntry { vm_id: got[0], files_id: got[1], fs_id: got[2], sighand_id: got[3], ..Default::default() };
+    ns_ids(&mut ids);
+    Ok(ids)
+}
+
+/// A zombie keeps only its exit status (and its pid) for its parent.
+fn zombie_image(o: &DumpOptions, p: &Process, status: u32) -> Result<ProcessImage> {
+    if p.pid == o.pid {
+        return Err(Error::Refused(format!("process {} is a zombie; there is nothing to dump", p.pid)));
+    }
+    let comm = procfs::stat(p.pid, p.pid).map(|s| s.comm).unwrap_or_default();
+    let core = CoreEntry {
+        mtype: regs::MTYPE,
+        tc: Some(TaskCoreEntry { task_state: TASK_ZOMBIE, exit_code: status, comm, ..TaskCoreEntry::default() }),
+        ..CoreEntry::default()
+    };
+    let mut ids = TaskKobjIdsEntry::default();
+    ns_ids(&mut ids);
+    Ok(ProcessImage {
+        pstree: PstreeEntry { pid: p.pid as u32, ppid: p.ppid as u32, pgid: p.pgid as u32, sid: p.sid as u32, threads: vec![p.pid as u32] },
+        ids,
+        cores: vec![(p.pid, core)],
+        mm: None,
+        pagemap: Vec::new(),
+        pages_id: 0,
+        fds: Vec::new(),
+        fs: None,
+    })
+}
+
+/// CRIU's task states.
+pub const TASK_ALIVE: u32 = 1;
+pub const TASK_STOPPED: u32 = 3;
+pub const TASK_ZOMBIE: u32 = 6;
+
 fn write_images(dir: &Path, images: &[ProcessImage], table: &files::FileTable) -> Result<()> {
     let mut root_ids = TaskKobjIdsEntry { vm_id: 1, files_id: 1, fs_id: 1, sighand_id: 1, ..Default::default() };
     ns_ids(&mut root_ids);
@@ -419,6 +481,9 @@ fn write_images(dir: &Path, images: &[ProcessImage], table: &files::FileTable) -
             w.put(core)?;
             w.finish()?;
         }
+        if p.mm.is_none() {
+            continue; // a zombie: its core is all there is
+        }
         let mut w = ImageWriter::create(&dir.join(format!("ids-{pid}.img")), kind("IDS"))?;
         w.put(&p.ids)?;
         w.finish()?;
@@ -433,11 +498,15 @@ fn write_images(dir: &Path, images: &[ProcessImage], table: &files::FileTable) -
             }
             w.finish()?;
         }
-        let mut w = ImageWriter::create(&dir.join(format!("fdinfo-{}.img", p.ids.files_id)), kind("FDINFO"))?;
-        for f in &p.fds {
-            w.put(f)?;
+        let fdinfo = dir.join(format!("fdinfo-{}.img", p.ids.files_id));
+        // A shared fd table (CLONE_FILES) is written once.
+        if !fdinfo.exists() {
+            let mut w = ImageWriter::create(&fdinfo, kind("FDINFO"))?;
+            for f in &p.fds {
+                w.put(f)?;
+            }
+            w.finish()?;
         }
-        w.finish()?;
         if let Some(fs) = &p.fs {
             let mut w = ImageWriter::create(&dir.join(format!("fs-{pid}.img")), kind("FS"))?;
             w.put(fs)?;

@@ -1,24 +1,40 @@
 //! `restore`: recreate the tree with its pids, rebuild each task from the
 //! inside through syscalls run in it, load registers, and let go.
 //!
-//! Each task starts as a "puppet": a child of stasis created with clone3(2)
-//! and `set_tid`, which asks to be traced and stops before running any code
-//! of its own. Everything it inherited from stasis is then replaced:
-//! memory, fds, signal state, attributes; registers last. If anything
-//! fails, every puppet is killed and waited for: nothing is left behind.
+//! Each task starts as a "puppet". The root is a child of stasis created
+//! with clone3(2) and `set_tid`; it asks to be traced and stops before
+//! running any code of its own. Every other process is forked by its real
+//! parent puppet (clone3 with `set_tid`, run inside the parent), so
+//! parentage, sessions and shared fd tables come out as they were; threads
+//! are cloned the same way inside their process. Then everything each task
+//! inherited is replaced: memory, fds, signal state, attributes; registers
+//! last. If anything fails, every puppet is killed and reaped: nothing is
+//! left behind.
+//!
+//! Order, and why:
+//! 1. create every process, parents first; sessions right away (children
+//!    inherit them), process groups once all group leaders exist, helper
+//!    tasks for groups whose leader has exited;
+//! 2. zombies die (with their exit status) and helpers go away;
+//! 3. each process: memory, files, fs, attributes, signal actions, then its
+//!    threads, per-thread state, pending signals, credentials last;
+//! 4. registers and masks of every thread, then release all at once.
 
 use crate::error::{Error, IoContext, Result};
 use crate::inject::{self, sigbit, Scratch, Session};
 use crate::options::RestoreOptions;
 use crate::progress::Progress;
 use crate::state::files::{self, Courier, OpenFiles};
-use crate::state::{attrs, mm, regs, signals, timers};
+use crate::state::mm::{self, ShmemRegistry};
+use crate::state::{attrs, regs, signals, timers};
 use crate::{fault, procfs};
 use stasis_image::checkpoint::Checkpoint;
 use stasis_image::file::ImageWriter;
 use stasis_image::kinds::kind;
 use stasis_image::messages::*;
+use stasis_sys::task::CloneArgs;
 use stasis_sys::{task, Pid, RemoteAddr, Stop, Tracee, PAGE_SIZE};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 /// How long to wait for a pid that is still taken (a zombie not yet reaped
@@ -32,40 +48,76 @@ fn pid_wait() -> Duration {
         .unwrap_or(Duration::from_secs(5))
 }
 
-/// Scratch memory for call arguments inside a puppet, after one page of
-/// code.
+/// Code page plus scratch memory for call arguments inside a puppet.
 const SCRATCH_LEN: u64 = 64 * 1024;
+const KEEP_LEN: u64 = PAGE_SIZE + SCRATCH_LEN;
+
+const TASK_STOPPED: u32 = 3;
+const TASK_ZOMBIE: u32 = 6;
 
 /// Images of one process, read and checked before any task is created.
 pub struct ProcessPlan {
     pub entry: PstreeEntry,
-    pub _ids: TaskKobjIdsEntry,
+    pub ids: TaskKobjIdsEntry,
     pub cores: Vec<CoreEntry>,
     pub mm: MmEntry,
     pub fds: Vec<FdinfoEntry>,
     pub fs: Option<FsEntry>,
+    /// Wait status, for a zombie.
+    pub zombie: Option<u32>,
 }
 
 impl ProcessPlan {
+    fn pid(&self) -> Pid {
+        self.entry.pid as Pid
+    }
+
     fn tc(&self) -> Result<&TaskCoreEntry> {
         self.cores[0].tc.as_ref().ok_or_else(|| Error::BadImage(format!("core-{}.img has no task core", self.entry.pid)))
     }
 }
 
 pub fn load(cp: &Checkpoint) -> Result<Vec<ProcessPlan>> {
-    let mut plans = Vec::new();
-    for e in &cp.pstree {
+    let mut plans: Vec<ProcessPlan> = Vec::new();
+    let pids: BTreeSet<u32> = cp.pstree.iter().map(|e| e.pid).collect();
+    for (i, e) in cp.pstree.iter().enumerate() {
         let threads: Vec<u32> = if e.threads.is_empty() { vec![e.pid] } else { e.threads.clone() };
         if threads[0] != e.pid {
             return Err(Error::BadImage(format!("pstree.img: the first thread of {} is {}", e.pid, threads[0])));
         }
-        let mut cores = Vec::new();
-        for t in &threads {
-            let c = cp.core(*t)?;
-            if c.mtype != regs::MTYPE || c.thread_info.is_none() {
-                return Err(Error::Unsupported(format!("core-{t}.img is not for x86_64")));
+        if i > 0 && !plans.iter().any(|p| p.entry.pid == e.ppid) {
+            return Err(Error::BadImage(format!(
+                "pstree.img: the parent {} of {} comes after it or is not in the tree",
+                e.ppid, e.pid
+            )));
+        }
+        let first = cp.core(e.pid)?;
+        if first.mtype != regs::MTYPE {
+            return Err(Error::Unsupported(format!("core-{}.img is not for x86_64", e.pid)));
+        }
+        if let Some(tc) = first.tc.as_ref().filter(|tc| tc.task_state == TASK_ZOMBIE) {
+            plans.push(ProcessPlan {
+                entry: e.clone(),
+                ids: TaskKobjIdsEntry::default(),
+                cores: vec![first.clone()],
+                mm: MmEntry::default(),
+                fds: Vec::new(),
+                fs: None,
+                zombie: Some(tc.exit_code),
+            });
+            continue;
+        }
+        let mut cores = vec![first];
+        for t in &threads[1..] {
+            if pids.contains(t) {
+                return Err(Error::BadImage(format!("pstree.img: {t} is both a thread and a process")));
             }
-            cores.push(c);
+            cores.push(cp.core(*t)?);
+        }
+        for (t, c) in threads.iter().zip(&cores) {
+            if c.thread_info.is_none() {
+                return Err(Error::BadImage(format!("core-{t}.img has no registers")));
+            }
         }
         let ids = cp.ids(e.pid)?;
         let (pages_id, _) = cp.pagemap(e.pid)?;
@@ -75,11 +127,12 @@ pub fn load(cp: &Checkpoint) -> Result<Vec<ProcessPlan>> {
         }
         plans.push(ProcessPlan {
             entry: e.clone(),
-            _ids: ids.clone(),
+            ids: ids.clone(),
             cores,
             mm: cp.mm(e.pid)?,
             fds: files::fd_table(cp, ids.files_id)?,
             fs: Some(cp.fs(e.pid)?),
+            zombie: None,
         });
     }
     Ok(plans)
@@ -89,8 +142,7 @@ pub fn load(cp: &Checkpoint) -> Result<Vec<ProcessPlan>> {
 fn wait_pid_free(pid: Pid) -> Result<()> {
     let deadline = Instant::now() + pid_wait();
     loop {
-        let path = format!("/proc/{pid}");
-        if !std::path::Path::new(&path).exists() {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             return Ok(());
         }
         if Instant::now() >= deadline {
@@ -103,32 +155,73 @@ fn wait_pid_free(pid: Pid) -> Result<()> {
     }
 }
 
+fn pid_taken(pid: Pid) -> Error {
+    Error::Refused(format!("pid {pid} is in use by another process; the restored process needs it"))
+}
+
 /// A task being restored.
-struct Puppet {
-    pid: Pid,
+struct Task {
+    tid: Pid,
     tracee: Tracee,
 }
 
-/// Every puppet created so far; killed on drop unless released.
-#[derive(Default)]
-struct Puppets {
-    list: Vec<Puppet>,
+/// A process being restored: its plan and its tasks, main thread first.
+struct Proc {
+    plan: usize,
+    pid: Pid,
+    tasks: Vec<Task>,
 }
 
-impl Drop for Puppets {
+/// Every task created so far. Dropped without [`World::release`], it kills
+/// and reaps them all.
+#[derive(Default)]
+struct World {
+    procs: Vec<Proc>,
+    /// Helpers still alive: (pid, tracee, parent pid).
+    helpers: Vec<(Pid, Tracee, Pid)>,
+    released: bool,
+}
+
+impl World {
+    fn proc_of(&self, pid: Pid) -> Option<&Proc> {
+        self.procs.iter().find(|p| p.pid == pid)
+    }
+}
+
+impl Drop for World {
     fn drop(&mut self) {
-        for p in &self.list {
-            let _ = task::kill(p.pid, libc::SIGKILL);
+        if self.released {
+            return;
         }
-        for p in &self.list {
-            loop {
-                match stasis_sys::ptrace::wait_tid(p.pid) {
-                    Ok(Stop::Exited(_) | Stop::Killed(_)) | Err(_) => break,
-                    Ok(_) => {}
-                }
+        let all: Vec<Pid> = self.procs.iter().map(|p| p.pid).chain(self.helpers.iter().map(|h| h.0)).collect();
+        for &pid in &all {
+            let _ = task::kill(pid, libc::SIGKILL);
+        }
+        for p in &self.procs {
+            for t in &p.tasks {
+                wait_gone(t.tid);
             }
         }
+        for h in &self.helpers {
+            wait_gone(h.0);
+        }
+        // Orphans of the killed tree come to us (we are their subreaper):
+        // reap them all so nothing is left behind.
+        reap_children();
     }
+}
+
+fn wait_gone(tid: Pid) {
+    loop {
+        match stasis_sys::ptrace::wait_tid(tid) {
+            Ok(Stop::Exited(_) | Stop::Killed(_)) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+}
+
+fn reap_children() {
+    while let Ok(Some(_)) = stasis_sys::ptrace::wait_any() {}
 }
 
 /// Numbers a restore reports (and writes to `stats-restore`).
@@ -149,46 +242,65 @@ pub fn restore(o: &RestoreOptions) -> Result<Restored> {
     let t0 = Instant::now();
     let cp = Checkpoint::open(&o.images_dir)?;
     let plans = load(&cp)?;
-    if plans.len() > 1 || plans[0].cores.len() > 1 {
-        return Err(Error::Unsupported(
-            "restoring more than one task (threads or child processes) is not supported yet".into(),
-        ));
-    }
     let mut files = OpenFiles::load(&cp)?;
-    let plan = &plans[0];
-    let root_pid = plan.entry.pid as Pid;
-    if !o.shell_job && plan.entry.sid != plan.entry.pid {
+    let root = &plans[0];
+    let root_pid = root.pid();
+    if root.zombie.is_some() {
+        return Err(Error::BadImage("the root of the tree is a zombie".into()));
+    }
+    if !o.shell_job && root.entry.sid != root.entry.pid {
         return Err(Error::Refused(format!(
             "process {root_pid} was not a session leader when dumped; restore it with --shell-job"
         )));
     }
-    wait_pid_free(root_pid)?;
-    fault::point("fork")?;
-    let mut puppets = Puppets::default();
-    let child = match task::spawn_stopped_child(root_pid) {
-        Ok(c) => c,
-        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-            return Err(Error::Refused(format!("pid {root_pid} is in use by another process; the restored process needs it")))
+    for p in &plans {
+        for t in if p.entry.threads.is_empty() { vec![p.entry.pid] } else { p.entry.threads.clone() } {
+            wait_pid_free(t as Pid)?;
         }
-        Err(e) => return Err(e.into()),
-    };
-    puppets.list.push(Puppet { pid: child, tracee: Tracee::adopt(child) });
-    match puppets.list[0].tracee.wait()? {
-        Stop::Signal(libc::SIGSTOP) => {}
-        other => return Err(Error::Unsupported(format!("new task {child} did not stop as expected: {other}"))),
     }
-    puppets.list[0].tracee.set_options(libc::PTRACE_O_EXITKILL)?;
+    // Tasks orphaned by a failed restore must come back to us.
+    task::set_child_subreaper()?;
+    fault::point("fork")?;
+
+    let mut world = World::default();
+    // Code and scratch pages at one address that is free in every image.
+    let mut busy: Vec<(u64, u64)> = plans.iter().flat_map(|p| p.mm.vmas.iter().map(|v| (v.start, v.end))).collect();
+    busy.extend(procfs::smaps(std::process::id() as Pid)?.iter().map(|m| (m.start, m.end)));
+    let keep = mm::find_hole(&busy, KEEP_LEN).ok_or_else(|| Error::Unsupported("no free address space for restore code".into()))?;
+    let scratch = Scratch { addr: RemoteAddr(keep + PAGE_SIZE), len: SCRATCH_LEN };
+
+    create_tree(o, &plans, &mut world, keep, &scratch)?;
     let forking_us = t0.elapsed().as_micros() as u64;
 
     let mut progress = Progress::new(o.progress, "restoring memory", count_pages(&cp, &plans)?);
-    let pages = build_process(o, &cp, &mut files, plan, &puppets.list[0], &mut progress)?;
+    let mut shmem = ShmemRegistry::default();
+    let mut pages = 0;
+    let mut done_files: BTreeSet<u32> = BTreeSet::new();
+    let mut done_fs: BTreeSet<u32> = BTreeSet::new();
+    for i in 0..world.procs.len() {
+        let plan = &plans[world.procs[i].plan];
+        if plan.zombie.is_some() {
+            continue;
+        }
+        let proc_ = &mut world.procs[i];
+        pages += build_process(
+            &cp,
+            &mut files,
+            plan,
+            proc_,
+            keep,
+            &scratch,
+            &mut shmem,
+            &mut done_files,
+            &mut done_fs,
+            proc_.pid == root_pid,
+            &mut progress,
+        )?;
+    }
     progress.finish();
 
     fault::point("release")?;
-    let list = std::mem::take(&mut puppets.list);
-    for p in list {
-        p.tracee.detach(0)?;
-    }
+    release(&plans, &mut world)?;
     let stats = RestoreStats { forking_us, restore_us: t0.elapsed().as_micros() as u64, pages_restored: pages };
     if let Some(pf) = &o.pidfile {
         std::fs::write(pf, format!("{root_pid}\n")).ctx(|| format!("write pid file {}", pf.display()))?;
@@ -201,7 +313,7 @@ pub fn restore(o: &RestoreOptions) -> Result<Restored> {
 
 fn count_pages(cp: &Checkpoint, plans: &[ProcessPlan]) -> Result<u64> {
     let mut n = 0;
-    for p in plans {
+    for p in plans.iter().filter(|p| p.zombie.is_none()) {
         let (_, entries) = cp.pagemap(p.entry.pid)?;
         n += entries.iter().map(|e| e.nr_pages.unwrap_or(u64::from(e.compat_nr_pages))).sum::<u64>();
     }
@@ -225,129 +337,458 @@ fn write_stats(cp: &Checkpoint, s: &RestoreStats) -> Result<()> {
     Ok(())
 }
 
-/// Turn one puppet into the process of `plan`.
-fn build_process(
-    _o: &RestoreOptions,
-    cp: &Checkpoint,
-    files: &mut OpenFiles,
-    plan: &ProcessPlan,
-    puppet: &Puppet,
-    progress: &mut Progress,
-) -> Result<u64> {
-    let pid = puppet.pid;
-    let _span = tracing::info_span!("restore", pid).entered();
-    let t = &puppet.tracee;
-    let tc = plan.tc()?;
-    let core = &plan.cores[0];
-    let ti = core.thread_info.as_ref().ok_or_else(|| Error::BadImage(format!("core-{pid}.img has no registers")))?;
-    let thread_core = core.thread_core.clone().unwrap_or_default();
+const PUPPET_OPTIONS: i32 = libc::PTRACE_O_EXITKILL | libc::PTRACE_O_TRACECLONE | libc::PTRACE_O_TRACEFORK;
 
-    let maps = procfs::smaps(pid)?;
-    let gadget = inject::find_gadget(pid, &maps)?;
-    let mut s = Session::begin(t, pid, gadget)?;
-    // Calls run with no usable stack: none needs one, and a stack pointer
-    // inside the image's alternate stack would make sigaltstack refuse.
+/// Wait for a new task's first stop.
+fn first_stop(t: &Tracee) -> Result<()> {
+    match t.wait()? {
+        Stop::Signal(libc::SIGSTOP) | Stop::Interrupt | Stop::Group(_) => Ok(()),
+        other => Err(Error::Unsupported(format!("new task {} did not stop as expected: {other}", t.tid()))),
+    }
+}
+
+/// A session in a puppet, running calls from the code page.
+fn session<'a>(t: &'a Tracee, pid: Pid, keep: u64) -> Result<Session<'a>> {
+    let mut s = Session::begin(t, pid, RemoteAddr(keep))?;
+    // Calls need no stack; a stack pointer inside the image's alternate
+    // stack would make sigaltstack refuse.
     let mut base = *s.r.saved_regs();
     base.rsp = 0;
     s.r.set_saved_regs(base);
-    attrs::unregister_rseq(&mut s, t)?;
+    Ok(s)
+}
 
-    // Code and scratch pages, away from both the image's mappings and ours.
-    let mut busy: Vec<(u64, u64)> = plan.mm.vmas.iter().map(|v| (v.start, v.end)).collect();
-    busy.extend(maps.iter().map(|m| (m.start, m.end)));
-    let keep_len = PAGE_SIZE + SCRATCH_LEN;
-    let keep = mm::find_hole(&busy, keep_len).ok_or_else(|| Error::Unsupported("no free address space for restore code".into()))?;
-    s.call(
-        "mmap restore code",
-        libc::SYS_mmap,
-        &[
-            keep,
-            keep_len,
-            (libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC) as u64,
-            (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE) as u64,
-            u64::MAX,
-            0,
-        ],
-    )?;
-    s.write(RemoteAddr(keep), &[0x0f, 0x05, 0xcc])?;
-    s.r.set_gadget(RemoteAddr(keep));
-    let scratch = Scratch { addr: RemoteAddr(keep + PAGE_SIZE), len: SCRATCH_LEN };
-
-    // Nothing of ours stays open in the task.
-    s.call("close_range", libc::SYS_close_range, &[0, u64::from(u32::MAX), 0])?;
-    if plan.entry.sid == plan.entry.pid {
-        s.call("setsid", libc::SYS_setsid, &[])?;
-    } else if plan.entry.pgid == plan.entry.pid {
-        s.call("setpgid", libc::SYS_setpgid, &[0, 0])?;
+/// clone3 inside `s` with `set_tid`: the new task's tid.
+fn clone_in(s: &mut Session<'_>, scratch: &Scratch, tid: Pid, flags: u64, exit_signal: u64) -> Result<Pid> {
+    let set_tid_at = scratch.at(256);
+    s.write(set_tid_at, &tid.to_le_bytes())?;
+    let args = CloneArgs { flags, exit_signal, set_tid: set_tid_at.0, set_tid_size: 1, ..CloneArgs::default() };
+    let args_at = scratch.at(0);
+    s.write(args_at, &args.to_bytes())?;
+    let r = s.raw(libc::SYS_clone3, &[args_at.0, 88])?;
+    if r == -(libc::EEXIST as i64) {
+        return Err(pid_taken(tid));
     }
-    let max_fd = plan.fds.iter().map(|f| f.fd as i32).max().unwrap_or(2);
-    let courier = Courier::new(&mut s, (max_fd + 1).max(100))?;
+    if r < 0 {
+        return Err(Error::Sys(stasis_sys::Error::errno("clone3 with set_tid", s.tid(), (-r) as i32)));
+    }
+    let created = s.r.take_new_tasks();
+    if r as Pid != tid || !created.contains(&tid) {
+        return Err(Error::Unsupported(format!("clone3 made task {r}, wanted {tid}")));
+    }
+    Ok(tid)
+}
 
-    fault::point("memory")?;
-    let pages = mm::restore(&mut s, &scratch, (keep, keep + keep_len), &courier, cp, files, &plan.mm, plan.entry.pid, &mut |n| {
-        progress.add(n)
-    })?;
-
-    fault::point("files")?;
-    files::restore_fds(&mut s, &courier, cp, files, &plan.fds)?;
-    if let Some(fs) = &plan.fs {
-        restore_fs(&mut s, &scratch, &courier, cp, files, fs)?;
+fn create_tree(o: &RestoreOptions, plans: &[ProcessPlan], world: &mut World, keep: u64, scratch: &Scratch) -> Result<()> {
+    let root = &plans[0];
+    let root_pid = root.pid();
+    let child = match task::spawn_stopped_child(root_pid) {
+        Ok(c) => c,
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return Err(pid_taken(root_pid)),
+        Err(e) => return Err(e.into()),
+    };
+    world.procs.push(Proc { plan: 0, pid: child, tasks: vec![Task { tid: child, tracee: Tracee::adopt(child) }] });
+    let t = &world.procs[0].tasks[0].tracee;
+    first_stop(t)?;
+    t.set_options(PUPPET_OPTIONS)?;
+    {
+        let maps = procfs::smaps(child)?;
+        let gadget = inject::find_gadget(child, &maps)?;
+        let mut s = Session::begin(t, child, gadget)?;
+        let r = (|| -> Result<()> {
+            attrs::unregister_rseq(&mut s, t)?;
+            s.call(
+                "mmap restore code",
+                libc::SYS_mmap,
+                &[
+                    keep,
+                    KEEP_LEN,
+                    (libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC) as u64,
+                    (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE) as u64,
+                    u64::MAX,
+                    0,
+                ],
+            )?;
+            // `syscall; int3`: the trap is a backstop, calls single-step.
+            s.write(RemoteAddr(keep), &[0x0f, 0x05, 0xcc])?;
+            s.call("close_range", libc::SYS_close_range, &[0, u64::from(u32::MAX), 0])?;
+            if root.entry.sid == root.entry.pid {
+                s.call("setsid", libc::SYS_setsid, &[])?;
+            } else if !o.shell_job {
+                return Err(Error::Refused(format!("process {root_pid} is not a session leader; use --shell-job")));
+            }
+            Ok(())
+        })();
+        let e = s.end();
+        r?;
+        e?;
     }
 
-    fault::point("attributes")?;
-    s.call("personality", libc::SYS_personality, &[u64::from(tc.personality)])?;
-    if let Some(rl) = &tc.rlimits {
-        attrs::restore_rlimits(pid, rl)?;
-    }
-    if let Some(tm) = &tc.timers {
-        timers::restore(&mut s, &scratch, tm)?;
-    }
-    attrs::restore_process_flags(&mut s, plan.mm.dumpable, tc.child_subreaper == Some(true), plan.mm.thp_disabled == Some(true))?;
-    if let Some(oom) = tc.oom_score_adj {
-        if let Err(e) = std::fs::write(format!("/proc/{pid}/oom_score_adj"), oom.to_string()) {
-            tracing::warn!(pid, "cannot restore oom_score_adj {oom}: {e}");
+    // Every other process, forked by its parent.
+    for (i, plan) in plans.iter().enumerate().skip(1) {
+        let pid = plan.pid();
+        let ppid = plan.entry.ppid as Pid;
+        let parent_plan = plans.iter().find(|p| p.pid() == ppid).expect("checked in load");
+        if parent_plan.zombie.is_some() {
+            return Err(Error::BadImage(format!("process {pid} has a zombie parent {ppid}")));
+        }
+        let mut flags = 0u64;
+        if plan.zombie.is_none() {
+            if plan.ids.files_id == parent_plan.ids.files_id {
+                flags |= libc::CLONE_FILES as u64;
+            }
+            if plan.ids.fs_id == parent_plan.ids.fs_id {
+                flags |= libc::CLONE_FS as u64;
+            }
+        }
+        let parent = world.proc_of(ppid).expect("parents come first");
+        let mut s = session(&parent.tasks[0].tracee, ppid, keep)?;
+        let r = clone_in(&mut s, scratch, pid, flags, libc::SIGCHLD as u64);
+        let e = s.end();
+        let tid = r?;
+        e?;
+        let tracee = Tracee::adopt(tid);
+        world.procs.push(Proc { plan: i, pid, tasks: vec![Task { tid, tracee }] });
+        let t = &world.procs.last().expect("just pushed").tasks[0].tracee;
+        first_stop(t)?;
+        t.set_options(PUPPET_OPTIONS)?;
+        if plan.entry.sid == plan.entry.pid {
+            let mut s = session(t, pid, keep)?;
+            let r = s.call("setsid", libc::SYS_setsid, &[]).map(drop);
+            let e = s.end();
+            r?;
+            e?;
+        } else if plan.entry.sid != parent_plan.entry.sid {
+            return Err(Error::Unsupported(format!(
+                "process {pid} is in session {} but its parent {ppid} is in session {}; sessions whose leader has exited are not supported there",
+                plan.entry.sid, parent_plan.entry.sid
+            )));
         }
     }
-    attrs::restore_thread_inside(&mut s, &scratch, &thread_core, ti.clear_tid_addr)?;
-    attrs::restore_comm(&mut s, &scratch, &tc.comm)?;
-    attrs::restore_sched(pid, &thread_core, &mut s, &scratch)?;
-    if let Some(sas) = &thread_core.sas {
-        signals::restore_altstack(&mut s, &scratch, sas)?;
+
+    set_groups(plans, world, keep, scratch)?;
+    finish_zombies(plans, world, keep, scratch)?;
+    Ok(())
+}
+
+/// Process groups: leaders first, then members; a group whose leader has
+/// exited gets a helper task with the leader's pid for as long as it
+/// takes the members to join.
+fn set_groups(plans: &[ProcessPlan], world: &mut World, keep: u64, scratch: &Scratch) -> Result<()> {
+    let in_tree: BTreeSet<Pid> = plans.iter().map(|p| p.pid()).collect();
+    // Leaders.
+    for plan in plans.iter().filter(|p| p.entry.pgid == p.entry.pid && p.entry.sid != p.entry.pid) {
+        let p = world.proc_of(plan.pid()).expect("created");
+        let mut s = session(&p.tasks[0].tracee, p.pid, keep)?;
+        let r = s.call("setpgid", libc::SYS_setpgid, &[0, 0]).map(drop);
+        let e = s.end();
+        r?;
+        e?;
     }
-    set_mm_map(&mut s, &scratch, &courier, cp, files, &plan.mm)?;
-    // Signal actions and queues last among the calls: an ignored SIGTRAP
-    // needs the signal-free way of running them from here on.
-    if signals::ignores_sigtrap(&tc.sigactions) {
-        s.r.use_syscall_stops(true);
+    // Members.
+    for plan in plans.iter().skip(1).filter(|p| p.entry.pgid != p.entry.pid) {
+        let pgid = plan.entry.pgid as Pid;
+        if !in_tree.contains(&pgid) {
+            if pgid == plans[0].entry.pgid as Pid && plans[0].entry.pgid != plans[0].entry.pid {
+                continue; // a shell job's group: inherited from the restoring shell
+            }
+            if !world.helpers.iter().any(|h| h.0 == pgid) {
+                make_group_helper(plan, world, keep, scratch)?;
+            }
+        }
+        let p = world.proc_of(plan.pid()).expect("created");
+        let mut s = session(&p.tasks[0].tracee, p.pid, keep)?;
+        let r = s.call("setpgid", libc::SYS_setpgid, &[0, pgid as u64]).map(drop);
+        let e = s.end();
+        r.map_err(|e| Error::Unsupported(format!("cannot put {} into process group {pgid}: {e}", p.pid)))?;
+        e?;
     }
-    signals::restore_actions(&mut s, &scratch, &tc.sigactions)?;
-    if let Some(q) = &tc.signals_s {
-        signals::restore_queue(&mut s, &scratch, pid, None, q)?;
+    // Helpers go: killed, then reaped by their parents.
+    for (pid, tracee, parent) in std::mem::take(&mut world.helpers) {
+        task::kill(pid, libc::SIGKILL)?;
+        wait_gone(tracee.tid());
+        let pp = world.proc_of(parent).expect("helper parent");
+        let mut s = session(&pp.tasks[0].tracee, parent, keep)?;
+        let r = s.call("wait4 helper", libc::SYS_wait4, &[pid as u64, 0, libc::__WALL as u64, 0]).map(drop);
+        let e = s.end();
+        r?;
+        e?;
     }
-    if let Some(q) = &thread_core.signals_p {
-        signals::restore_queue(&mut s, &scratch, pid, Some(pid), q)?;
+    Ok(())
+}
+
+/// A task with the pid of an exited group leader, forked by the member's
+/// parent (same session), that creates the group.
+fn make_group_helper(member: &ProcessPlan, world: &mut World, keep: u64, scratch: &Scratch) -> Result<()> {
+    let pgid = member.entry.pgid as Pid;
+    let parent = member.entry.ppid as Pid;
+    wait_pid_free(pgid)?;
+    let pp = world.proc_of(parent).ok_or_else(|| {
+        Error::Unsupported(format!("process group {pgid} of {} has no leader and no parent to recreate it", member.pid()))
+    })?;
+    let mut s = session(&pp.tasks[0].tracee, parent, keep)?;
+    let r = clone_in(&mut s, scratch, pgid, 0, libc::SIGCHLD as u64);
+    let e = s.end();
+    let tid = r?;
+    e?;
+    let tracee = Tracee::adopt(tid);
+    first_stop(&tracee)?;
+    let mut s = session(&tracee, tid, keep)?;
+    let r = s.call("setpgid", libc::SYS_setpgid, &[0, 0]).map(drop);
+    let e = s.end();
+    world.helpers.push((tid, tracee, parent));
+    r?;
+    e?;
+    Ok(())
+}
+
+/// Zombies: each task dies the way it did, and stays unreaped for its
+/// parent.
+fn finish_zombies(plans: &[ProcessPlan], world: &mut World, keep: u64, scratch: &Scratch) -> Result<()> {
+    for plan in plans.iter().filter(|p| p.zombie.is_some()) {
+        let status = plan.zombie.unwrap_or(0);
+        let idx = world.procs.iter().position(|p| p.pid == plan.pid()).expect("created");
+        let pid = world.procs[idx].pid;
+        let sig = (status & 0x7f) as i32;
+        {
+            let t = &world.procs[idx].tasks[0].tracee;
+            let mut s = session(t, pid, keep)?;
+            if sig == 0 {
+                match s.raw(libc::SYS_exit_group, &[u64::from((status >> 8) & 0xff)]) {
+                    Err(Error::Sys(stasis_sys::Error::Gone { .. })) => {}
+                    Ok(_) => return Err(Error::Unsupported(format!("zombie {pid} did not exit"))),
+                    Err(e) => return Err(e),
+                }
+            } else {
+                // Default action, unblocked, sent to itself: it dies of it.
+                let at = scratch.at(0);
+                s.write(at, &[0u8; 32])?;
+                if sig != libc::SIGKILL {
+                    s.call("rt_sigaction", libc::SYS_rt_sigaction, &[sig as u64, at.0, 0, 8])?;
+                }
+                s.set_saved_mask(0);
+                let e = s.end();
+                e?;
+                task::tgkill(pid, pid, sig)?;
+                t.cont(0)?;
+                loop {
+                    match t.wait()? {
+                        Stop::Signal(s) => t.cont(s)?,
+                        Stop::Killed(_) | Stop::Exited(_) => break,
+                        _ => t.cont(0)?,
+                    }
+                }
+                world.procs[idx].tasks.clear();
+                continue;
+            }
+        }
+        // We saw the exit as tracer; the real parent now sees a zombie.
+        wait_gone(pid);
+        world.procs[idx].tasks.clear();
     }
-    courier.close(&mut s)?;
-    if let Some(c) = &thread_core.creds {
-        let now = procfs::status(pid, pid)?;
-        attrs::restore_creds(&mut s, &scratch, c, &now)?;
+    Ok(())
+}
+
+/// Turn one puppet into the process of `plan`. Returns the pages restored.
+#[allow(clippy::too_many_arguments)]
+fn build_process(
+    cp: &Checkpoint,
+    files: &mut OpenFiles,
+    plan: &ProcessPlan,
+    proc_: &mut Proc,
+    keep: u64,
+    scratch: &Scratch,
+    shmem: &mut ShmemRegistry,
+    done_files: &mut BTreeSet<u32>,
+    done_fs: &mut BTreeSet<u32>,
+    is_root: bool,
+    progress: &mut Progress,
+) -> Result<u64> {
+    let pid = proc_.pid;
+    let _span = tracing::info_span!("restore", pid).entered();
+    let tc = plan.tc()?.clone();
+    let pages;
+    let mut thread_tids: Vec<Pid> = Vec::new();
+    {
+        let main = &proc_.tasks[0].tracee;
+        let mut s = session(main, pid, keep)?;
+        let r = (|| -> Result<u64> {
+            let max_fd = plan.fds.iter().map(|f| f.fd as i32).max().unwrap_or(2);
+            let courier = Courier::new(&mut s, (max_fd + 1).max(100))?;
+
+            fault::point("memory")?;
+            let pages = mm::restore(&mut s, scratch, (keep, keep + KEEP_LEN), &courier, cp, files, &plan.mm, plan.entry.pid, shmem, &mut |n| {
+                progress.add(n)
+            })?;
+
+            fault::point("files")?;
+            if done_files.insert(plan.ids.files_id) {
+                files::restore_fds(&mut s, &courier, cp, files, &plan.fds)?;
+            }
+            if let Some(fs) = &plan.fs {
+                if done_fs.insert(plan.ids.fs_id) {
+                    restore_fs(&mut s, scratch, &courier, cp, files, fs)?;
+                }
+            }
+
+            fault::point("attributes")?;
+            s.call("personality", libc::SYS_personality, &[u64::from(tc.personality)])?;
+            if let Some(rl) = &tc.rlimits {
+                attrs::restore_rlimits(pid, rl)?;
+            }
+            if let Some(tm) = &tc.timers {
+                timers::restore(&mut s, scratch, tm)?;
+            }
+            attrs::restore_process_flags(&mut s, plan.mm.dumpable, tc.child_subreaper == Some(true), plan.mm.thp_disabled == Some(true))?;
+            if let Some(oom) = tc.oom_score_adj {
+                if let Err(e) = std::fs::write(format!("/proc/{pid}/oom_score_adj"), oom.to_string()) {
+                    tracing::warn!(pid, "cannot restore oom_score_adj {oom}: {e}");
+                }
+            }
+            set_mm_map(&mut s, scratch, &courier, cp, files, &plan.mm)?;
+            courier.close(&mut s)?;
+
+            // Threads share everything set so far.
+            for t in &plan.entry.threads[1.min(plan.entry.threads.len())..] {
+                let flags = (libc::CLONE_VM
+                    | libc::CLONE_FS
+                    | libc::CLONE_FILES
+                    | libc::CLONE_SIGHAND
+                    | libc::CLONE_THREAD
+                    | libc::CLONE_SYSVSEM) as u64;
+                thread_tids.push(clone_in(&mut s, scratch, *t as Pid, flags, 0)?);
+            }
+            Ok(pages)
+        })();
+        let e = s.end();
+        pages = r?;
+        e?;
+    }
+    for tid in &thread_tids {
+        let tracee = Tracee::adopt(*tid);
+        first_stop(&tracee)?;
+        proc_.tasks.push(Task { tid: *tid, tracee });
     }
 
-    fault::point("registers")?;
-    // The last call removes the code page it runs from: the kernel reports
-    // the call's end before fetching another instruction.
-    s.call("munmap restore code", libc::SYS_munmap, &[keep, keep_len])?;
-    let blocked = thread_core.blk_sigset.unwrap_or(tc.blk_sigset);
-    s.set_saved_mask(blocked & !(sigbit(libc::SIGKILL) | sigbit(libc::SIGSTOP)));
-    s.end()?;
-    regs::restore(t, &ti.gpregs, &ti.fpregs)?;
+    // Signal actions and queues: an ignored SIGTRAP needs the signal-free
+    // way of running calls from here on.
+    let quiet = signals::ignores_sigtrap(&tc.sigactions);
+    // Per-thread state, in each thread; creds last, main thread last.
+    let order: Vec<usize> = (1..proc_.tasks.len()).chain(std::iter::once(0)).collect();
+    let mut sessions: Vec<Option<Session<'_>>> = Vec::new();
+    for t in &proc_.tasks {
+        sessions.push(Some(session(&t.tracee, pid, keep)?));
+    }
+    let r = (|| -> Result<()> {
+        for &i in &order {
+            let s = sessions[i].as_mut().expect("open");
+            let core = &plan.cores[i];
+            let ti = core.thread_info.as_ref().expect("checked in load");
+            let mut tcore = core.thread_core.clone().unwrap_or_default();
+            if is_root && i == 0 && tcore.pdeath_sig.unwrap_or(0) != 0 {
+                // Its parent is outside the tree: after restore that is
+                // stasis, whose exit would fire the signal.
+                tracing::warn!(pid, sig = tcore.pdeath_sig, "not restoring the parent-death signal of the root task");
+                tcore.pdeath_sig = Some(0);
+            }
+            if tcore.comm.is_none() {
+                tcore.comm = Some(tc.comm.clone());
+            }
+            attrs::restore_thread_inside(s, scratch, &tcore, ti.clear_tid_addr)?;
+            attrs::restore_sched(proc_.tasks[i].tid, &tcore, s, scratch)?;
+            if let Some(sas) = &tcore.sas {
+                signals::restore_altstack(s, scratch, sas)?;
+            }
+        }
+        let main = sessions[0].as_mut().expect("open");
+        if quiet {
+            main.r.use_syscall_stops(true);
+        }
+        signals::restore_actions(main, scratch, &tc.sigactions)?;
+        // A helper or zombie child that exited during restore left a
+        // SIGCHLD that the original process never had.
+        drain_sigchld(main, scratch)?;
+        if let Some(q) = &tc.signals_s {
+            signals::restore_queue(main, scratch, pid, None, q)?;
+        }
+        for (i, t) in proc_.tasks.iter().enumerate() {
+            if let Some(q) = plan.cores[i].thread_core.as_ref().and_then(|c| c.signals_p.as_ref()) {
+                signals::restore_queue(main, scratch, pid, Some(t.tid), q)?;
+            }
+        }
+        for &i in &order {
+            let s = sessions[i].as_mut().expect("open");
+            if quiet {
+                s.r.use_syscall_stops(true);
+            }
+            if let Some(c) = plan.cores[i].thread_core.as_ref().and_then(|c| c.creds.as_ref()) {
+                let now = procfs::status(pid, proc_.tasks[i].tid)?;
+                attrs::restore_creds(s, scratch, c, &now)?;
+            }
+        }
+        fault::point("registers")?;
+        // The last call removes the code page it runs from: the kernel
+        // reports the call's end before fetching another instruction.
+        let main = sessions[0].as_mut().expect("open");
+        main.call("munmap restore code", libc::SYS_munmap, &[keep, KEEP_LEN])?;
+        Ok(())
+    })();
+    for (i, s) in sessions.iter_mut().enumerate() {
+        if let Some(mut s) = s.take() {
+            let core = &plan.cores[i];
+            let blocked = core.thread_core.as_ref().and_then(|c| c.blk_sigset).unwrap_or(tc.blk_sigset);
+            s.set_saved_mask(blocked & !(sigbit(libc::SIGKILL) | sigbit(libc::SIGSTOP)));
+            let e = s.end();
+            if r.is_ok() {
+                e?;
+            }
+        }
+    }
+    r?;
+    for (i, t) in proc_.tasks.iter().enumerate() {
+        let ti = plan.cores[i].thread_info.as_ref().expect("checked in load");
+        regs::restore(&t.tracee, &ti.gpregs, &ti.fpregs)?;
+    }
     Ok(pages)
 }
 
+/// Consume pending SIGCHLDs (rt_sigtimedwait with a zero timeout).
+fn drain_sigchld(s: &mut Session<'_>, scratch: &Scratch) -> Result<()> {
+    let set = scratch.at(0);
+    let ts = scratch.at(16);
+    let info = scratch.at(64);
+    s.write(set, &sigbit(libc::SIGCHLD).to_le_bytes())?;
+    s.write(ts, &[0u8; 16])?;
+    loop {
+        let r = s.raw(libc::SYS_rt_sigtimedwait, &[set.0, info.0, ts.0, 8])?;
+        if r != i64::from(libc::SIGCHLD) {
+            return Ok(());
+        }
+    }
+}
+
+/// Let every task go: detached, stopped tasks with their stop signal.
+fn release(plans: &[ProcessPlan], world: &mut World) -> Result<()> {
+    for p in &mut world.procs {
+        let plan = &plans[p.plan];
+        let stopped = plan.cores[0].tc.as_ref().is_some_and(|tc| tc.task_state == TASK_STOPPED);
+        let sig = if stopped {
+            plan.cores[0].tc.as_ref().and_then(|tc| tc.stop_signo).map(|s| s as i32).unwrap_or(libc::SIGSTOP)
+        } else {
+            0
+        };
+        for t in p.tasks.drain(..) {
+            t.tracee.detach(sig)?;
+        }
+    }
+    world.released = true;
+    Ok(())
+}
+
 fn restore_fs(s: &mut Session<'_>, scratch: &Scratch, courier: &Courier, cp: &Checkpoint, files: &mut OpenFiles, fs: &FsEntry) -> Result<()> {
+    use std::os::fd::AsRawFd;
     let root_name = files.entry(fs.root_id)?.reg.as_ref().map(|r| r.name.clone()).unwrap_or_default();
     if root_name != "/" {
-        use std::os::fd::AsRawFd;
         let ours = files.open(cp, fs.root_id)?.as_raw_fd();
         let fd = courier.pull(s, ours)?;
         s.call("fchdir", libc::SYS_fchdir, &[fd.0 as u64])?;
@@ -355,7 +796,6 @@ fn restore_fs(s: &mut Session<'_>, scratch: &Scratch, courier: &Courier, cp: &Ch
         s.call("chroot", libc::SYS_chroot, &[dot.0])?;
         s.call("close", libc::SYS_close, &[fd.0 as u64])?;
     }
-    use std::os::fd::AsRawFd;
     let ours = files.open(cp, fs.cwd_id)?.as_raw_fd();
     let fd = courier.pull(s, ours)?;
     s.call("fchdir", libc::SYS_fchdir, &[fd.0 as u64])?;

@@ -320,6 +320,7 @@ impl Tracee {
 
 /// Wait for a specific task (thread or process) we trace or parent.
 pub fn wait_tid(tid: Pid) -> Result<Stop> {
+    assert!(tid > 0, "wait_tid needs a specific task");
     let mut status = 0;
     loop {
         // SAFETY: `status` is a valid, writable int for the call.
@@ -343,5 +344,22 @@ pub fn try_wait_tid(tid: Pid) -> Result<Option<Stop>> {
         0 => Ok(None),
         r if r == tid => Ok(Some(decode_status(status))),
         _ => Err(Error::os("waitpid", tid)),
+    }
+}
+
+/// Wait for any child (or traced task): `None` once there are none left.
+pub fn wait_any() -> Result<Option<(Pid, Stop)>> {
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is a valid, writable int for the call.
+        let r = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
+        if r > 0 {
+            return Ok(Some((r, decode_status(status))));
+        }
+        match crate::errno() {
+            libc::EINTR => continue,
+            libc::ECHILD => return Ok(None),
+            _ => return Err(Error::os("waitpid", -1)),
+        }
     }
 }

@@ -48,6 +48,11 @@ pub struct FileTable {
     pub ghost_limit: u64,
     /// Buffered contents of each pipe, by pipe inode.
     pipes: BTreeMap<u32, (PipeDataEntry, Vec<u8>)>,
+    /// Same for FIFOs (named pipes), saved in fifo-data.img.
+    fifos: BTreeMap<u32, (PipeDataEntry, Vec<u8>)>,
+    /// Open descriptions seen so far, across all processes, to find shared
+    /// ones: (pid, fd, dev, ino, id).
+    descriptions: Vec<(Pid, i32, u64, u64, u32)>,
 }
 
 impl FileTable {
@@ -144,7 +149,8 @@ impl FileTable {
 
     /// A pipe end. Its buffered data is read once per pipe, without
     /// consuming it, through a read end of our own.
-    fn add_pipe(&mut self, pid: Pid, fd: i32, id: u32, f: &File, ino: u64, flags: u32) -> Result<()> {
+    #[allow(clippy::too_many_arguments)]
+    fn add_pipe(&mut self, pid: Pid, fd: i32, id: u32, f: &File, ino: u64, flags: u32, fifo: bool) -> Result<()> {
         let pipe_id = ino as u32;
         self.entries.push(FileEntry {
             r#type: FdTypes::PIPE,
@@ -152,7 +158,7 @@ impl FileTable {
             pipe: Some(PipeEntry { id, pipe_id, flags, fown: fown() }),
             ..FileEntry::default()
         });
-        if self.pipes.contains_key(&pipe_id) {
+        if self.pipes.contains_key(&pipe_id) || self.fifos.contains_key(&pipe_id) {
             return Ok(());
         }
         let size = stasis_sys::fd::pipe_size(f.as_fd())?;
@@ -169,7 +175,11 @@ impl FileTable {
             stasis_sys::fd::pipe_peek(r.as_fd())?
         };
         let e = PipeDataEntry { pipe_id, bytes: data.len() as u32, size: Some(size) };
-        self.pipes.insert(pipe_id, (e, data));
+        if fifo {
+            self.fifos.insert(pipe_id, (e, data));
+        } else {
+            self.pipes.insert(pipe_id, (e, data));
+        }
         Ok(())
     }
 
@@ -180,9 +190,12 @@ impl FileTable {
             w.put(e)?;
         }
         w.finish()?;
-        if !self.pipes.is_empty() {
-            let mut w = ImageWriter::create(&dir.join("pipes-data.img"), kind("PIPES_DATA"))?;
-            for (e, data) in self.pipes.values() {
+        for (name, k, map) in [("pipes-data.img", "PIPES_DATA", &self.pipes), ("fifo-data.img", "FIFO_DATA", &self.fifos)] {
+            if map.is_empty() {
+                continue;
+            }
+            let mut w = ImageWriter::create(&dir.join(name), kind(k))?;
+            for (e, data) in map.values() {
                 w.put(e)?;
                 w.raw(data)?;
             }
@@ -203,8 +216,6 @@ impl FileTable {
 /// `table`.
 pub fn dump_fds(pid: Pid, pidfd: &OwnedFd, table: &mut FileTable, dir: &Path) -> Result<Vec<FdinfoEntry>> {
     let mut out = Vec::new();
-    // Open descriptions seen so far in this table, to find shared ones.
-    let mut seen: Vec<(i32, u64, u64, u32)> = Vec::new(); // (fd, dev, ino, id)
     for fd in procfs::fds(pid)? {
         let link = procfs::readlink(pid, &format!("fd/{fd}"))?;
         let info = procfs::fdinfo(pid, fd)?;
@@ -218,8 +229,8 @@ pub fn dump_fds(pid: Pid, pidfd: &OwnedFd, table: &mut FileTable, dir: &Path) ->
         let md = f.metadata().ctx(|| format!("fstat of fd {fd} of {pid} ({link})"))?;
         let fd_flags = if info.flags & O_CLOEXEC != 0 { libc::FD_CLOEXEC as u32 } else { 0 };
         let mut shared = None;
-        for &(ofd, dev, ino, id) in &seen {
-            if dev == md.dev() && ino == md.ino() && task::kcmp_same(pid, pid, task::KCMP_FILE, fd as u64, ofd as u64)? {
+        for &(opid, ofd, dev, ino, id) in &table.descriptions {
+            if dev == md.dev() && ino == md.ino() && task::kcmp_same(pid, opid, task::KCMP_FILE, fd as u64, ofd as u64)? {
                 shared = Some(id);
                 break;
             }
@@ -229,7 +240,7 @@ pub fn dump_fds(pid: Pid, pidfd: &OwnedFd, table: &mut FileTable, dir: &Path) ->
             None => {
                 let id = table.alloc();
                 dump_file(pid, fd, &link, &f, &md, &info, id, table, dir)?;
-                seen.push((fd, md.dev(), md.ino(), id));
+                table.descriptions.push((pid, fd, md.dev(), md.ino(), id));
                 id
             }
         };
@@ -262,7 +273,19 @@ fn dump_file(
         return table.add_reg(dir, id, link, f, md, info.flags & !O_CLOEXEC, info.pos);
     }
     if link.starts_with("pipe:[") && ft.is_fifo() {
-        return table.add_pipe(pid, fd, id, f, md.ino(), info.flags & !O_CLOEXEC);
+        return table.add_pipe(pid, fd, id, f, md.ino(), info.flags & !O_CLOEXEC, false);
+    }
+    if link.starts_with('/') && ft.is_fifo() {
+        // A named pipe: the path as a regular-file entry, the pipe beside it.
+        let regf = table.alloc();
+        table.add_reg(dir, regf, link, f, md, info.flags & !O_CLOEXEC, 0)?;
+        table.add_pipe(pid, fd, id, f, md.ino(), info.flags & !O_CLOEXEC, true)?;
+        if let Some(e) = table.entries.iter_mut().find(|e| e.id == id) {
+            e.r#type = FdTypes::FIFO;
+            let p = e.pipe.take();
+            e.fifo = Some(FifoEntry { id, pipe_id: p.map(|p| p.pipe_id).unwrap_or(0), regf_id: Some(regf) });
+        }
+        return Ok(());
     }
     Err(Error::Unsupported(format!("fd {fd} of {pid} is {link}, a kind of file stasis cannot save yet")))
 }
@@ -283,6 +306,10 @@ pub struct OpenFiles {
     pipe_data: HashMap<u32, (PipeDataEntry, Vec<u8>)>,
     /// Pipes created so far: (read end, write end, ends handed out).
     pipes: HashMap<u32, (OwnedFd, OwnedFd, [bool; 2])>,
+    /// FIFO contents by pipe id, and a read-write descriptor we hold on
+    /// each FIFO while the tasks open theirs, so no open blocks.
+    fifo_data: HashMap<u32, (PipeDataEntry, Vec<u8>)>,
+    fifos: HashMap<u32, OwnedFd>,
     opened: HashMap<u32, OwnedFd>,
     /// Deleted files we recreated to open them: unlinked once opened.
     ghosts_made: Vec<PathBuf>,
@@ -303,18 +330,15 @@ impl OpenFiles {
                 remaps.insert(e.orig_id, e.remap_id);
             }
         }
-        let mut pipe_data = HashMap::new();
-        if let Some(mut r) = cp.open_optional("PIPES_DATA")? {
-            while let Some(e) = r.next::<PipeDataEntry>()? {
-                let data = r.payload(u64::from(e.bytes))?.to_vec();
-                pipe_data.insert(e.pipe_id, (e, data));
-            }
-        }
+        let pipe_data = load_pipe_data(cp, "PIPES_DATA")?;
+        let fifo_data = load_pipe_data(cp, "FIFO_DATA")?;
         Ok(OpenFiles {
             entries,
             remaps,
             pipe_data,
             pipes: HashMap::new(),
+            fifo_data,
+            fifos: HashMap::new(),
             opened: HashMap::new(),
             ghosts_made: Vec::new(),
         })
@@ -342,6 +366,9 @@ impl OpenFiles {
         let e = self.entry(id)?.clone();
         if let Some(p) = &e.pipe {
             return self.open_pipe(p);
+        }
+        if let Some(f) = &e.fifo {
+            return self.open_fifo(f);
         }
         let Some(reg) = &e.reg else {
             return Err(Error::Unsupported(format!(
@@ -376,6 +403,39 @@ impl OpenFiles {
             fref.seek(SeekFrom::Start(reg.pos)).ctx(|| format!("seek in {}", reg.name))?;
         }
         Ok(file.into())
+    }
+
+    /// A FIFO by path, refilled with its buffered data on first use.
+    fn open_fifo(&mut self, f: &FifoEntry) -> Result<OwnedFd> {
+        let regf = f.regf_id.ok_or_else(|| Error::BadImage(format!("FIFO {} has no path entry", f.id)))?;
+        let reg = self.entry(regf)?.reg.clone().ok_or_else(|| Error::BadImage(format!("FIFO {} path entry is not a file", f.id)))?;
+        if !self.fifos.contains_key(&f.pipe_id) {
+            let keep: OwnedFd = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&reg.name)
+                .ctx(|| format!("open FIFO {}", reg.name))?
+                .into();
+            if let Some((e, data)) = self.fifo_data.get(&f.pipe_id) {
+                if let Some(size) = e.size {
+                    let _ = stasis_sys::fd::set_pipe_size(keep.as_fd(), size);
+                }
+                let mut w = File::from(keep.try_clone().ctx(|| "dup FIFO".into())?);
+                w.write_all(data).ctx(|| format!("refill FIFO {}", reg.name))?;
+            }
+            self.fifos.insert(f.pipe_id, keep);
+        }
+        let flags = reg.flags as i32;
+        let mut o = std::fs::OpenOptions::new();
+        match flags & libc::O_ACCMODE {
+            libc::O_WRONLY => o.write(true),
+            libc::O_RDWR => o.read(true).write(true),
+            _ => o.read(true),
+        };
+        let fd: OwnedFd = o.custom_flags(libc::O_NONBLOCK).open(&reg.name).ctx(|| format!("open FIFO {}", reg.name))?.into();
+        stasis_sys::fd::set_status_flags(fd.as_fd(), flags & !libc::O_ACCMODE & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY))?;
+        Ok(fd)
     }
 
     /// One end of a pipe, with the pipe created (and filled) on first use.
@@ -451,6 +511,17 @@ impl Drop for OpenFiles {
             let _ = std::fs::remove_file(p);
         }
     }
+}
+
+fn load_pipe_data(cp: &Checkpoint, kind_name: &str) -> Result<HashMap<u32, (PipeDataEntry, Vec<u8>)>> {
+    let mut m = HashMap::new();
+    if let Some(mut r) = cp.open_optional(kind_name)? {
+        while let Some(e) = r.next::<PipeDataEntry>()? {
+            let data = r.payload(u64::from(e.bytes))?.to_vec();
+            m.insert(e.pipe_id, (e, data));
+        }
+    }
+    Ok(m)
 }
 
 /// Gives a restored task descriptors that stasis holds: the task pulls

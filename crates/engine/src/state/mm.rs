@@ -532,6 +532,13 @@ pub fn find_hole(busy: &[(u64, u64)], size: u64) -> Option<u64> {
     candidates.into_iter().find(|&c| c >= 0x10000 && !busy.iter().any(|&r| overlaps((c, c + size), r)))
 }
 
+/// Shared anonymous objects restored so far: shmid -> (pid, start, end) of
+/// a mapping of it, whose `/proc/PID/map_files` entry later processes map.
+#[derive(Default)]
+pub struct ShmemRegistry {
+    map: BTreeMap<u64, (Pid, u64, u64)>,
+}
+
 /// Restore the address space of the task in session `s`.
 #[allow(clippy::too_many_arguments)]
 pub fn restore(
@@ -543,6 +550,7 @@ pub fn restore(
     files: &mut OpenFiles,
     mm: &MmEntry,
     pid: u32,
+    shmem: &mut ShmemRegistry,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64> {
     let puppet = s.pid;
@@ -571,17 +579,21 @@ pub fn restore(
         let prot = u64::from(v.prot) | if fill { libc::PROT_WRITE as u64 } else { 0 };
         let extra = u64::from(v.flags) & (libc::MAP_GROWSDOWN | libc::MAP_NORESERVE) as u64;
         if v.status & VMA_ANON_SHARED != 0 {
-            let (tmp, _) = match shm_objects.get(&v.shmid) {
-                Some(o) => *o,
+            let path = match shmem.map.get(&v.shmid) {
+                Some(&(owner, s0, e0)) => format!("/proc/{owner}/map_files/{s0:x}-{e0:x}"),
                 None => {
-                    let o = make_shmem(s, scratch, cp, v.shmid, mm, &busy)?;
-                    busy.push((o.0, o.0 + o.1));
-                    shm_objects.insert(v.shmid, o);
-                    o
+                    let (tmp, size) = match shm_objects.get(&v.shmid) {
+                        Some(o) => *o,
+                        None => {
+                            let o = make_shmem(s, scratch, cp, v.shmid, mm, &busy)?;
+                            busy.push((o.0, o.0 + o.1));
+                            shm_objects.insert(v.shmid, o);
+                            o
+                        }
+                    };
+                    format!("/proc/{puppet}/map_files/{:x}-{:x}", tmp, tmp + size)
                 }
             };
-            let size = shm_objects[&v.shmid].1;
-            let path = format!("/proc/{puppet}/map_files/{:x}-{:x}", tmp, tmp + size);
             let at = crate::state::files::write_cstr(s, scratch, 0, &path)?;
             let fd = s.call("open map_files", libc::SYS_openat, &[libc::AT_FDCWD as u64, at.0, libc::O_RDWR as u64, 0])?;
             let r = s.call(
@@ -621,7 +633,10 @@ pub fn restore(
     let restored = fill(s, scratch, courier, &cp.pages_path(pages_id), &entries, &skip, 0, progress)?;
     for (&shmid, &(tmp, size)) in &shm_objects {
         s.call("munmap", libc::SYS_munmap, &[tmp, size])?;
-        let _ = shmid;
+        // Later processes share the object through one of our mappings.
+        if let Some(v) = mm.vmas.iter().find(|v| v.shmid == shmid && v.status & VMA_ANON_SHARED != 0) {
+            shmem.map.insert(shmid, (puppet, v.start, v.end));
+        }
     }
     // 5. Final protections and advice.
     for v in &mm.vmas {
