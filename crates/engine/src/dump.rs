@@ -118,6 +118,9 @@ fn kill_and_wait(tree: &mut Tree) {
         }
     }
     for p in &mut tree.procs {
+        // Other threads first: a thread group leader is reported dead only
+        // after the rest of its group has been waited for.
+        p.threads.reverse();
         for t in p.threads.drain(..) {
             loop {
                 match t.tracee.wait() {
@@ -427,9 +430,37 @@ fn zombie_image(o: &DumpOptions, p: &Process, status: u32) -> Result<ProcessImag
         return Err(Error::Refused(format!("process {} is a zombie; there is nothing to dump", p.pid)));
     }
     let comm = procfs::stat(p.pid, p.pid).map(|s| s.comm).unwrap_or_default();
+    // A zombie cannot be asked anything; /proc still shows its signal
+    // masks, which restore gives back (a caught signal gets a placeholder
+    // handler address: a zombie never runs it).
+    let st = procfs::status(p.pid, p.pid)?;
+    let (ign, cgt) = (st.hex("SigIgn"), st.hex("SigCgt"));
+    let sigactions = signals::action_signals()
+        .map(|sig| SaEntry {
+            sigaction: if ign & inject::sigbit(sig) != 0 {
+                1
+            } else if cgt & inject::sigbit(sig) != 0 {
+                2
+            } else {
+                0
+            },
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+            compat_sigaction: Some(false),
+            mask_extended: None,
+        })
+        .collect();
     let core = CoreEntry {
         mtype: regs::MTYPE,
-        tc: Some(TaskCoreEntry { task_state: TASK_ZOMBIE, exit_code: status, comm, ..TaskCoreEntry::default() }),
+        tc: Some(TaskCoreEntry {
+            task_state: TASK_ZOMBIE,
+            exit_code: status,
+            comm,
+            blk_sigset: st.hex("SigBlk"),
+            sigactions,
+            ..TaskCoreEntry::default()
+        }),
         ..CoreEntry::default()
     };
     let mut ids = TaskKobjIdsEntry::default();

@@ -71,7 +71,18 @@ fn wait_frozen(t: &Tracee) -> Result<Option<Option<i32>>> {
     loop {
         match t.wait()? {
             Stop::Interrupt => return Ok(Some(None)),
-            Stop::Group(sig) => return Ok(Some(Some(sig))),
+            Stop::Group(sig) => {
+                // A stopped task reports its group stop first. Resume it
+                // once: our pending interrupt traps it again at once, and
+                // from that trap it can run the syscalls we inject (the
+                // group stop stays in effect and comes back on detach).
+                t.cont(0)?;
+                return match t.wait()? {
+                    Stop::Interrupt | Stop::Group(_) => Ok(Some(Some(sig))),
+                    Stop::Exited(_) | Stop::Killed(_) => Ok(None),
+                    other => Err(Error::Unsupported(format!("stopped task {} did not trap again: {other}", t.tid()))),
+                };
+            }
             // A signal arrived before our interrupt was noticed: let the
             // task have it (it was sent before the checkpoint) and take the
             // interrupt stop that follows.

@@ -198,7 +198,8 @@ impl Drop for World {
             let _ = task::kill(pid, libc::SIGKILL);
         }
         for p in &self.procs {
-            for t in &p.tasks {
+            // Other threads first: a group leader is reported last.
+            for t in p.tasks.iter().rev() {
                 wait_gone(t.tid);
             }
         }
@@ -441,12 +442,43 @@ fn create_tree(o: &RestoreOptions, plans: &[ProcessPlan], world: &mut World, kee
                 flags |= libc::CLONE_FS as u64;
             }
         }
-        let parent = world.proc_of(ppid).expect("parents come first");
-        let mut s = session(&parent.tasks[0].tracee, ppid, keep)?;
-        let r = clone_in(&mut s, scratch, pid, flags, libc::SIGCHLD as u64);
-        let e = s.end();
-        let tid = r?;
-        e?;
+        // A session whose leader has exited: a helper with the leader's
+        // pid recreates the session and forks the process; when the helper
+        // goes, the process is reparented to its parent (a subreaper, or it
+        // could not have become that process's parent either).
+        let sid = plan.entry.sid as Pid;
+        let needs_session_helper = plan.zombie.is_none()
+            && sid != pid
+            && sid != parent_plan.entry.sid as Pid
+            && !plans.iter().any(|p| p.pid() == sid);
+        if !needs_session_helper && sid != pid && sid != parent_plan.entry.sid as Pid {
+            return Err(Error::Unsupported(format!(
+                "process {pid} is in session {sid}, its parent {ppid} in session {}: not supported",
+                parent_plan.entry.sid
+            )));
+        }
+        if needs_session_helper && !world.helpers.iter().any(|h| h.0 == sid) {
+            if parent_plan.tc()?.child_subreaper != Some(true) {
+                return Err(Error::Unsupported(format!(
+                    "the leader of session {sid} of process {pid} has exited and its parent {ppid} is not a subreaper"
+                )));
+            }
+            make_session_helper(sid, ppid, world, keep, scratch)?;
+        }
+        let tid = {
+            let (creator, creator_pid) = if needs_session_helper {
+                let h = world.helpers.iter().find(|h| h.0 == sid).expect("just made");
+                (&h.1, h.0)
+            } else {
+                (&world.proc_of(ppid).expect("parents come first").tasks[0].tracee, ppid)
+            };
+            let mut s = session(creator, creator_pid, keep)?;
+            let r = clone_in(&mut s, scratch, pid, flags, libc::SIGCHLD as u64);
+            let e = s.end();
+            let tid = r?;
+            e?;
+            tid
+        };
         let tracee = Tracee::adopt(tid);
         world.procs.push(Proc { plan: i, pid, tasks: vec![Task { tid, tracee }] });
         let t = &world.procs.last().expect("just pushed").tasks[0].tracee;
@@ -458,11 +490,6 @@ fn create_tree(o: &RestoreOptions, plans: &[ProcessPlan], world: &mut World, kee
             let e = s.end();
             r?;
             e?;
-        } else if plan.entry.sid != parent_plan.entry.sid {
-            return Err(Error::Unsupported(format!(
-                "process {pid} is in session {} but its parent {ppid} is in session {}; sessions whose leader has exited are not supported there",
-                plan.entry.sid, parent_plan.entry.sid
-            )));
         }
     }
 
@@ -517,6 +544,32 @@ fn set_groups(plans: &[ProcessPlan], world: &mut World, keep: u64, scratch: &Scr
     Ok(())
 }
 
+/// A task with the pid of an exited session leader, forked by `parent`
+/// (made a subreaper now, as the image says it is, so that what the
+/// helper forks comes back to it), that starts the session.
+fn make_session_helper(sid: Pid, parent: Pid, world: &mut World, keep: u64, scratch: &Scratch) -> Result<()> {
+    wait_pid_free(sid)?;
+    let pp = world.proc_of(parent).expect("parents come first");
+    let mut s = session(&pp.tasks[0].tracee, parent, keep)?;
+    let r = (|| -> Result<Pid> {
+        s.call("prctl(PR_SET_CHILD_SUBREAPER)", libc::SYS_prctl, &[36, 1, 0, 0, 0])?;
+        clone_in(&mut s, scratch, sid, 0, libc::SIGCHLD as u64)
+    })();
+    let e = s.end();
+    let tid = r?;
+    e?;
+    let tracee = Tracee::adopt(tid);
+    first_stop(&tracee)?;
+    tracee.set_options(PUPPET_OPTIONS)?;
+    let mut s = session(&tracee, tid, keep)?;
+    let r = s.call("setsid", libc::SYS_setsid, &[]).map(drop);
+    let e = s.end();
+    world.helpers.push((tid, tracee, parent));
+    r?;
+    e?;
+    Ok(())
+}
+
 /// A task with the pid of an exited group leader, forked by the member's
 /// parent (same session), that creates the group.
 fn make_group_helper(member: &ProcessPlan, world: &mut World, keep: u64, scratch: &Scratch) -> Result<()> {
@@ -553,6 +606,20 @@ fn finish_zombies(plans: &[ProcessPlan], world: &mut World, keep: u64, scratch: 
         {
             let t = &world.procs[idx].tasks[0].tracee;
             let mut s = session(t, pid, keep)?;
+            if let Some(tc) = &plan.cores[0].tc {
+                attrs::restore_comm(&mut s, scratch, &tc.comm)?;
+                // Actions and mask as /proc showed them for the zombie.
+                let mut actions = tc.sigactions.clone();
+                for (a, sig) in actions.iter_mut().zip(signals::action_signals()) {
+                    if sig == (status & 0x7f) as i32 {
+                        *a = SaEntry::default();
+                    }
+                }
+                signals::restore_actions(&mut s, scratch, &actions)?;
+                if sig == 0 {
+                    t.set_sigmask(tc.blk_sigset & !sigbit(libc::SIGTRAP))?;
+                }
+            }
             if sig == 0 {
                 match s.raw(libc::SYS_exit_group, &[u64::from((status >> 8) & 0xff)]) {
                     Err(Error::Sys(stasis_sys::Error::Gone { .. })) => {}
@@ -560,27 +627,37 @@ fn finish_zombies(plans: &[ProcessPlan], world: &mut World, keep: u64, scratch: 
                     Err(e) => return Err(e),
                 }
             } else {
-                // Default action, unblocked, sent to itself: it dies of it.
-                let at = scratch.at(0);
-                s.write(at, &[0u8; 32])?;
-                if sig != libc::SIGKILL {
-                    s.call("rt_sigaction", libc::SYS_rt_sigaction, &[sig as u64, at.0, 0, 8])?;
-                }
-                s.set_saved_mask(0);
+                // Killed by a signal: like the original, untraced, so the
+                // kernel takes the same path (the signal stays in the shared
+                // pending set of the zombie). The task waits in pause(2) at
+                // our code page for it.
+                let blocked = plan.cores[0].tc.as_ref().map(|tc| tc.blk_sigset).unwrap_or(0);
+                s.set_saved_mask(blocked & !sigbit(sig));
+                let mut r = *s.r.saved_regs();
                 let e = s.end();
                 e?;
-                task::tgkill(pid, pid, sig)?;
-                t.cont(0)?;
-                loop {
-                    match t.wait()? {
-                        Stop::Signal(s) => t.cont(s)?,
-                        Stop::Killed(_) | Stop::Exited(_) => break,
-                        _ => t.cont(0)?,
-                    }
-                }
-                world.procs[idx].tasks.clear();
-                continue;
+                r.rip = keep;
+                r.rax = libc::SYS_pause as u64;
+                r.orig_rax = u64::MAX;
+                t.set_regs(&r)?;
             }
+        }
+        if sig != 0 {
+            let t = world.procs[idx].tasks.remove(0).tracee;
+            t.detach(0)?;
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while procfs::stat(pid, pid).map(|s| s.state()).unwrap_or('?') != 'S' && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            task::kill(pid, sig)?;
+            while procfs::stat(pid, pid).map(|s| s.state()).unwrap_or('Z') != 'Z' {
+                if Instant::now() >= deadline {
+                    return Err(Error::Unsupported(format!("zombie {pid} did not die of signal {sig}")));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            world.procs[idx].tasks.clear();
+            continue;
         }
         // We saw the exit as tracer; the real parent now sees a zombie.
         wait_gone(pid);
@@ -711,9 +788,14 @@ fn build_process(
         if let Some(q) = &tc.signals_s {
             signals::restore_queue(main, scratch, pid, None, q)?;
         }
+        // A thread-directed signal may only be queued by its own thread.
         for (i, t) in proc_.tasks.iter().enumerate() {
             if let Some(q) = plan.cores[i].thread_core.as_ref().and_then(|c| c.signals_p.as_ref()) {
-                signals::restore_queue(main, scratch, pid, Some(t.tid), q)?;
+                let s = sessions[i].as_mut().expect("open");
+                if quiet {
+                    s.r.use_syscall_stops(true);
+                }
+                signals::restore_queue(s, scratch, pid, Some(t.tid), q)?;
             }
         }
         for &i in &order {

@@ -63,8 +63,9 @@ pub fn queue(t: &Tracee, shared: bool) -> Result<Option<SignalQueueEntry>> {
     Ok(Some(SignalQueueEntry { signals: q.iter().map(|si| SiginfoEntry { siginfo: si.to_vec() }).collect() }))
 }
 
-/// Queue signals again in a restored process. Runs in its main thread:
-/// the kernel lets a task send itself any siginfo, but only itself.
+/// Queue signals again in a restored process. The kernel lets a task send
+/// itself any siginfo, but only itself: the shared queue is refilled from
+/// the main thread, a thread's own queue from that thread.
 pub fn restore_queue(
     s: &mut Session<'_>,
     scratch: &Scratch,

@@ -62,9 +62,10 @@ fn link(p: impl AsRef<Path>) -> String {
     std::fs::read_link(p.as_ref()).map(|l| l.display().to_string()).unwrap_or_else(|e| format!("<{e}>"))
 }
 
-/// Status lines that describe the task rather than its momentary activity.
+/// Status lines that describe the task rather than its momentary activity
+/// (not SigQ: it counts the signals queued for the whole user).
 const STATUS_KEYS: &[&str] = &[
-    "Name", "Umask", "Tgid", "Pid", "PPid", "Uid", "Gid", "Groups", "NSpid", "NSpgid", "NSsid", "SigQ", "SigPnd",
+    "Name", "Umask", "Tgid", "Pid", "PPid", "Uid", "Gid", "Groups", "NSpid", "NSpgid", "NSsid", "SigPnd",
     "ShdPnd", "SigBlk", "SigIgn", "SigCgt", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp",
     "Threads", "Speculation_Store_Bypass", "Cpus_allowed_list",
 ];
@@ -164,6 +165,64 @@ pub struct Workload {
     pub pid: i32,
     child: Option<Child>,
     pub before: Option<Outside>,
+    /// Every process of the tree before the dump, with its outside view.
+    pub before_tree: BTreeMap<i32, Outside>,
+}
+
+/// The pids of a tree: `root` and its descendants, root first.
+pub fn tree_pids(root: i32) -> Vec<i32> {
+    let mut out = vec![root];
+    let mut i = 0;
+    while i < out.len() {
+        let pid = out[i];
+        if let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+            for t in rd.filter_map(|e| e.ok()) {
+                let kids = read(format!("/proc/{pid}/task/{}/children", t.file_name().to_string_lossy()));
+                out.extend(kids.split_whitespace().filter_map(|k| k.parse::<i32>().ok()));
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The outside view of every process of a tree, plus its threads.
+pub fn tree_outside(root: i32) -> BTreeMap<i32, Outside> {
+    tree_pids(root)
+        .into_iter()
+        .map(|pid| {
+            let mut o = outside(pid);
+            let mut tids: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/task"))
+                .map(|rd| rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+                .unwrap_or_default();
+            tids.sort_unstable();
+            o.fields.insert("threads".into(), format!("{tids:?}"));
+            for t in &tids {
+                o.fields.insert(format!("thread {t} comm"), read(format!("/proc/{pid}/task/{t}/comm")));
+                let st = read(format!("/proc/{pid}/task/{t}/status"));
+                for k in ["SigBlk", "SigPnd", "Cpus_allowed_list"] {
+                    if let Some(l) = st.lines().find(|l| l.starts_with(&format!("{k}:"))) {
+                        o.fields.insert(format!("thread {t} {k}"), l.to_string());
+                    }
+                }
+            }
+            (pid, o)
+        })
+        .collect()
+}
+
+/// Memory a tree really uses, in KiB: the sum of proportional set sizes
+/// (a page shared by n processes counts 1/n in each).
+pub fn tree_pss_kib(root: i32) -> u64 {
+    tree_pids(root)
+        .into_iter()
+        .filter_map(|pid| {
+            read(format!("/proc/{pid}/smaps_rollup"))
+                .lines()
+                .find(|l| l.starts_with("Pss:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .sum()
 }
 
 fn wait_for_file(p: &Path, timeout: Duration) -> bool {
@@ -198,7 +257,7 @@ impl Workload {
             let o = child.wait_with_output().unwrap();
             panic!("workload {name} did not get ready: {}", text(&o.stderr));
         }
-        Workload { name: name.into(), dir, pid, child: Some(child), before: None }
+        Workload { name: name.into(), dir, pid, child: Some(child), before: None, before_tree: BTreeMap::new() }
     }
 
     pub fn img(&self) -> PathBuf {
@@ -216,6 +275,7 @@ impl Workload {
     /// Dump (killing the workload) and check it is gone.
     pub fn dump(&mut self, extra: &[&str]) {
         self.before = Some(outside(self.pid));
+        self.before_tree = tree_outside(self.pid);
         let o = self.dump_with(extra);
         assert!(o.status.success(), "dump of {} failed: {}\nlog:\n{}", self.name, text(&o.stderr), self.log("dump.log"));
         self.reap_dumped();
@@ -230,6 +290,19 @@ impl Workload {
             assert!(!st.success(), "workload {} exited by itself during the dump", self.name);
         } else {
             let _ = stasis_sys::ptrace::wait_tid(self.pid);
+        }
+        // The rest of the tree was killed too; orphans come to us (we are
+        // a subreaper): reap exactly those, so their pids are free again.
+        let others: Vec<i32> = self.before_tree.keys().copied().filter(|&p| p != self.pid).collect();
+        let t = Instant::now();
+        for pid in others {
+            while Path::new(&format!("/proc/{pid}")).exists() && t.elapsed() < Duration::from_secs(10) {
+                if is_our_child(pid) {
+                    let _ = stasis_sys::ptrace::wait_tid(pid);
+                } else {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
         }
     }
 
@@ -258,6 +331,14 @@ impl Workload {
         let after = outside(self.pid);
         let d = diff_outside(self.before.as_ref().unwrap(), &after, skip);
         assert!(d.is_empty(), "{} looks different after restore:\n{}", self.name, d.join("\n"));
+        let after_tree = tree_outside(self.pid);
+        let before_pids: Vec<&i32> = self.before_tree.keys().collect();
+        let after_pids: Vec<&i32> = after_tree.keys().collect();
+        assert_eq!(before_pids, after_pids, "{}: the processes of the tree differ", self.name);
+        for (pid, b) in &self.before_tree {
+            let d = diff_outside(b, &after_tree[pid], skip);
+            assert!(d.is_empty(), "{}: process {pid} looks different after restore:\n{}", self.name, d.join("\n"));
+        }
     }
 
     pub fn dump_restore(&mut self) {
@@ -287,8 +368,16 @@ impl Drop for Workload {
             let _ = c.kill();
             let _ = c.wait();
         } else if std::thread::panicking() && is_our_child(self.pid) {
+            let tree = tree_pids(self.pid);
             let _ = stasis_sys::task::kill(self.pid, libc::SIGKILL);
             let _ = stasis_sys::ptrace::wait_tid(self.pid);
+            // The rest of our tree, now orphaned to us.
+            for pid in tree.into_iter().skip(1) {
+                if is_our_child(pid) {
+                    let _ = stasis_sys::task::kill(pid, libc::SIGKILL);
+                    let _ = stasis_sys::ptrace::wait_tid(pid);
+                }
+            }
         }
     }
 }

@@ -7,6 +7,7 @@
 
 mod checkpoint;
 mod faults;
+mod trees;
 mod harness;
 mod images;
 mod util;
