@@ -293,7 +293,14 @@ impl Workload {
         }
         // The rest of the tree was killed too; orphans come to us (we are
         // a subreaper): reap exactly those, so their pids are free again.
-        let others: Vec<i32> = self.before_tree.keys().copied().filter(|&p| p != self.pid).collect();
+        // The image says which tasks the dump caught (the tree may have
+        // changed since our snapshot).
+        let mut others: Vec<i32> = self.before_tree.keys().copied().filter(|&p| p != self.pid).collect();
+        if let Ok(cp) = stasis_image::checkpoint::Checkpoint::open(&self.img()) {
+            others.extend(cp.pstree.iter().map(|e| e.pid as i32).filter(|&p| p != self.pid));
+        }
+        others.sort_unstable();
+        others.dedup();
         let t = Instant::now();
         for pid in others {
             while Path::new(&format!("/proc/{pid}")).exists() && t.elapsed() < Duration::from_secs(10) {

@@ -40,3 +40,71 @@ fn a_tree_with_sessions_groups_zombies_and_shared_state() {
     eprintln!("tree memory (sum of Pss): {pss_before} KiB before the dump, {pss_after} KiB after restore");
     w.finish();
 }
+
+/// A tree that forks and spawns threads all the time is caught whole,
+/// whatever instant the freeze lands on.
+#[test]
+fn a_tree_changing_while_frozen_is_caught_whole() {
+    if !require_root() {
+        return;
+    }
+    let _g = serial();
+    let mut w = Workload::start("busy", &[]);
+    for round in 0..3 {
+        w.dump(&[]);
+        let o = w.restore_with(&[]);
+        assert!(o.status.success(), "round {round}: {}\n{}", text(&o.stderr), w.log("restore.log"));
+    }
+    w.finish();
+}
+
+/// Every dump stage failing in turn leaves a whole tree running as it was.
+#[test]
+fn failed_dumps_leave_every_task_of_a_tree_untouched() {
+    if !require_root() {
+        return;
+    }
+    let _g = serial();
+    let w = Workload::start("tree", &[]);
+    let before = tree_outside(w.pid);
+    for stage in ["seize", "regs", "inject", "signals", "mm", "pages", "files", "images", "release"] {
+        let o = stasis()
+            .env("STASIS_FAULT", stage)
+            .args(["dump", "-t", &w.pid.to_string(), "-D", w.img().to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "stage {stage}");
+        let now = tree_outside(w.pid);
+        assert_eq!(before.keys().collect::<Vec<_>>(), now.keys().collect::<Vec<_>>(), "stage {stage}: tasks changed");
+        for (pid, b) in &before {
+            let d = diff_outside(b, &now[pid], &[]);
+            assert!(d.is_empty(), "stage {stage}: {pid} changed:\n{}", d.join("\n"));
+        }
+    }
+    w.finish();
+}
+
+/// Every restore stage failing in turn leaves none of the tree's tasks.
+#[test]
+fn failed_restores_of_a_tree_leave_nothing_behind() {
+    if !require_root() {
+        return;
+    }
+    let _g = serial();
+    let mut w = Workload::start("tree", &[]);
+    w.dump(&[]);
+    let pids: Vec<i32> = w.before_tree.keys().copied().collect();
+    for stage in ["fork", "memory", "files", "attributes", "registers", "release"] {
+        let o = stasis()
+            .env("STASIS_FAULT", stage)
+            .args(["restore", "-D", w.img().to_str().unwrap(), "-d"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "stage {stage}");
+        for pid in &pids {
+            assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "stage {stage}: task {pid} left behind");
+        }
+    }
+    w.restore(&[], &[]);
+    w.finish();
+}
