@@ -198,6 +198,31 @@ fn bench_vmas(n: u64) {
     w.finish();
 }
 
+/// Dump and restore of a whole tree or a many-threaded process.
+fn bench_tasks(title: &str, workload: &str, args: &[&str]) {
+    println!("\n== {title}");
+    let mut w = Workload::start(workload, args);
+    w.before_tree = harness::tree_outside(w.pid);
+    let tasks: usize = w
+        .before_tree
+        .keys()
+        .map(|p| std::fs::read_dir(format!("/proc/{p}/task")).map(|d| d.count()).unwrap_or(0))
+        .sum();
+    let img = w.img();
+    let (d_dump, rss) = timed(&["dump", "-t", &w.pid.to_string(), "-D", img.to_str().unwrap()]);
+    w.reap_dumped();
+    let (d_res, rss2) = timed(&["restore", "-D", img.to_str().unwrap(), "-d"]);
+    println!(
+        "{} processes, {tasks} tasks: dump {:.3} s (peak RSS {} MiB), restore {:.3} s (peak RSS {} MiB)",
+        w.before_tree.len(),
+        d_dump.as_secs_f64(),
+        rss / 1024,
+        d_res.as_secs_f64(),
+        rss2 / 1024
+    );
+    w.finish();
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -218,4 +243,6 @@ fn main() {
         bench_size(mib, &dir);
     }
     bench_vmas(5000);
+    bench_tasks("a tree of 100 processes (1 MiB written each)", "flock", &["100"]);
+    bench_tasks("a process with 200 threads (blocked in futex, nanosleep, read, poll)", "threads", &["200", "calm"]);
 }
