@@ -30,6 +30,8 @@ pub struct DumpStats {
     pub memwrite_us: u64,
     pub pages_scanned: u64,
     pub pages_written: u64,
+    /// Pages a child shares with its parent since fork, saved once.
+    pub pages_skipped_parent: u64,
 }
 
 /// Everything saved about one process before it is written out.
@@ -142,7 +144,7 @@ fn write_stats(dir: &Path, s: &DumpStats) -> Result<()> {
             memdump_time: s.memdump_us as u32,
             memwrite_time: s.memwrite_us as u32,
             pages_scanned: s.pages_scanned,
-            pages_skipped_parent: 0,
+            pages_skipped_parent: s.pages_skipped_parent,
             pages_written: s.pages_written,
             irmap_resolve: Some(0),
             pages_lazy: 0,
@@ -175,7 +177,12 @@ fn dump_frozen(o: &DumpOptions, tree: &Tree, stats: &mut DumpStats) -> Result<()
             continue;
         }
         let pids = process_ids(p.pid, &ids, &mut next_id)?;
-        let mut img = dump_process(o, p, &mut table, pids.files_id, &mut next_pages_id, &mut progress, stats, &mut shmem)?;
+        let parent = images
+            .iter()
+            .find(|i: &&ProcessImage| i.pstree.pid as Pid == p.ppid && p.pid != o.pid)
+            .and_then(|i| i.mm.as_ref().map(|m| (p.ppid, m)));
+        let mut img =
+            dump_process(o, p, &mut table, pids.files_id, &mut next_pages_id, &mut progress, stats, &mut shmem, parent)?;
         img.ids = pids.clone();
         ids.push((p.pid, pids));
         images.push(img);
@@ -199,6 +206,7 @@ fn dump_process(
     progress: &mut Progress,
     stats: &mut DumpStats,
     shmem: &mut std::collections::BTreeMap<u64, (std::path::PathBuf, u64)>,
+    parent: Option<(Pid, &MmEntry)>,
 ) -> Result<ProcessImage> {
     let pid = p.pid;
     let dir = &o.images_dir;
@@ -261,8 +269,9 @@ fn dump_process(
         thp_disabled: proc_in.thp_disabled,
         exe_file_id,
     };
-    let md = mm::dump(pid, &maps, &fields, table, dir, &mut pages, progress)?;
+    let md = mm::dump(pid, &maps, &fields, table, dir, &mut pages, parent, progress)?;
     stats.pages_scanned += md.pages_scanned;
+    stats.pages_skipped_parent += md.pages_inherited;
     stats.pages_written += pages.pages_written;
     pages.finish()?;
     stats.memdump_us += t.elapsed().as_micros() as u64;

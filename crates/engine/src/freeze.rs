@@ -55,14 +55,50 @@ pub enum Release {
 }
 
 fn seize_thread(tid: Pid) -> Result<Option<Tracee>> {
+    tracing::debug!(tid, "seizing");
     match Tracee::seize(tid, 0) {
         Ok(t) => {
             t.interrupt()?;
             Ok(Some(t))
         }
         // Gone already (exited between listing and seizing).
-        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
+            tracing::debug!(tid, "gone");
+            Ok(None)
+        }
+        // Exiting: ptrace refuses tasks on their way out. Let it finish:
+        // a thread clears its clear_child_tid word (which a joiner may be
+        // waiting on) as it exits, and that must be in the memory we save.
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) && exiting(tid) => {
+            tracing::debug!(tid, "exiting");
+            wait_exit_done(tid);
+            Ok(None)
+        }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether a task is exiting or gone (a zombie, dead, or no longer listed).
+fn exiting(tid: Pid) -> bool {
+    match std::fs::read_to_string(format!("/proc/{tid}/stat")) {
+        Ok(s) => procfs::parse_stat(&s).is_none_or(|st| matches!(st.state(), 'Z' | 'X' | 'x')),
+        Err(_) => true,
+    }
+}
+
+/// Wait (briefly) until an exiting thread has left its thread group.
+fn wait_exit_done(tid: Pid) {
+    let t = std::time::Instant::now();
+    while t.elapsed() < std::time::Duration::from_secs(2) {
+        match std::fs::read_to_string(format!("/proc/{tid}/stat")) {
+            Ok(s) if procfs::parse_stat(&s).is_some_and(|st| st.state() != 'X') => {}
+            _ => return,
+        }
+        // A zombie thread group leader stays listed: that is as far as it goes.
+        if std::fs::read_to_string(format!("/proc/{tid}/stat")).ok().and_then(|s| procfs::parse_stat(&s)).is_some_and(|st| st.state() == 'Z') {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
     }
 }
 
@@ -153,6 +189,22 @@ fn grow(root: Pid, tree: &mut Tree, seen: &mut BTreeMap<Pid, usize>) -> Result<(
                 }
             }
             tree.procs[idx].threads.sort_by_key(|t| (t.tid != pid, t.tid));
+            if tree.procs[idx].threads.is_empty() {
+                // It exited while we seized it: a zombie now, or gone.
+                match procfs::stat(pid, pid) {
+                    Ok(st) if st.state() == 'Z' => tree.procs[idx].zombie = Some(st.exit_code()),
+                    Ok(_) if pid == root => return Err(Error::Refused(format!("process {pid} is exiting"))),
+                    _ => {
+                        tree.procs.remove(idx);
+                        seen.clear();
+                        for (i, p) in tree.procs.iter().enumerate() {
+                            seen.insert(p.pid, i);
+                        }
+                    }
+                }
+                changed = true;
+                continue;
+            }
             if tree.procs[idx].threads.first().map(|t| t.tid) != Some(pid) {
                 return Err(Error::Unsupported(format!(
                     "the main thread of {pid} has exited while other threads run; such processes are not supported"

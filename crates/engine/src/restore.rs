@@ -270,12 +270,13 @@ pub fn restore(o: &RestoreOptions) -> Result<Restored> {
     let keep = mm::find_hole(&busy, KEEP_LEN).ok_or_else(|| Error::Unsupported("no free address space for restore code".into()))?;
     let scratch = Scratch { addr: RemoteAddr(keep + PAGE_SIZE), len: SCRATCH_LEN };
 
-    create_tree(o, &plans, &mut world, keep, &scratch)?;
-    let forking_us = t0.elapsed().as_micros() as u64;
-
     let mut progress = Progress::new(o.progress, "restoring memory", count_pages(&cp, &plans)?);
-    let mut shmem = ShmemRegistry::default();
-    let mut pages = 0;
+    let mut ctx = Ctx { o, cp: &cp, files: &mut files, shmem: ShmemRegistry::default(), progress: &mut progress, pages: 0, keep, scratch };
+    create_tree(&mut ctx, &plans, &mut world)?;
+    let forking_us = t0.elapsed().as_micros() as u64;
+    let pages = ctx.pages;
+    progress.finish();
+
     let mut done_files: BTreeSet<u32> = BTreeSet::new();
     let mut done_fs: BTreeSet<u32> = BTreeSet::new();
     for i in 0..world.procs.len() {
@@ -284,21 +285,9 @@ pub fn restore(o: &RestoreOptions) -> Result<Restored> {
             continue;
         }
         let proc_ = &mut world.procs[i];
-        pages += build_process(
-            &cp,
-            &mut files,
-            plan,
-            proc_,
-            keep,
-            &scratch,
-            &mut shmem,
-            &mut done_files,
-            &mut done_fs,
-            proc_.pid == root_pid,
-            &mut progress,
-        )?;
+        let is_root = proc_.pid == root_pid;
+        build_process(&cp, &mut files, plan, proc_, keep, &scratch, &mut done_files, &mut done_fs, is_root)?;
     }
-    progress.finish();
 
     fault::point("release")?;
     release(&plans, &mut world)?;
@@ -316,7 +305,11 @@ fn count_pages(cp: &Checkpoint, plans: &[ProcessPlan]) -> Result<u64> {
     let mut n = 0;
     for p in plans.iter().filter(|p| p.zombie.is_none()) {
         let (_, entries) = cp.pagemap(p.entry.pid)?;
-        n += entries.iter().map(|e| e.nr_pages.unwrap_or(u64::from(e.compat_nr_pages))).sum::<u64>();
+        n += entries
+            .iter()
+            .filter(|e| e.flags.unwrap_or(0) & mm::PE_PARENT == 0)
+            .map(|e| e.nr_pages.unwrap_or(u64::from(e.compat_nr_pages)))
+            .sum::<u64>();
     }
     Ok(n)
 }
@@ -380,7 +373,21 @@ fn clone_in(s: &mut Session<'_>, scratch: &Scratch, tid: Pid, flags: u64, exit_s
     Ok(tid)
 }
 
-fn create_tree(o: &RestoreOptions, plans: &[ProcessPlan], world: &mut World, keep: u64, scratch: &Scratch) -> Result<()> {
+/// What creating the tree needs besides the plans and the tasks.
+struct Ctx<'a> {
+    o: &'a RestoreOptions,
+    cp: &'a Checkpoint,
+    files: &'a mut OpenFiles,
+    shmem: ShmemRegistry,
+    progress: &'a mut Progress,
+    pages: u64,
+    keep: u64,
+    scratch: Scratch,
+}
+
+fn create_tree(ctx: &mut Ctx<'_>, plans: &[ProcessPlan], world: &mut World) -> Result<()> {
+    let (o, keep) = (ctx.o, ctx.keep);
+    let scratch = &ctx.scratch.clone();
     let root = &plans[0];
     let root_pid = root.pid();
     let child = match task::spawn_stopped_child(root_pid) {
@@ -425,77 +432,132 @@ fn create_tree(o: &RestoreOptions, plans: &[ProcessPlan], world: &mut World, kee
         e?;
     }
 
-    // Every other process, forked by its parent.
-    for (i, plan) in plans.iter().enumerate().skip(1) {
-        let pid = plan.pid();
-        let ppid = plan.entry.ppid as Pid;
-        let parent_plan = plans.iter().find(|p| p.pid() == ppid).expect("checked in load");
-        if parent_plan.zombie.is_some() {
-            return Err(Error::BadImage(format!("process {pid} has a zombie parent {ppid}")));
-        }
-        let mut flags = 0u64;
-        if plan.zombie.is_none() {
-            if plan.ids.files_id == parent_plan.ids.files_id {
-                flags |= libc::CLONE_FILES as u64;
-            }
-            if plan.ids.fs_id == parent_plan.ids.fs_id {
-                flags |= libc::CLONE_FS as u64;
-            }
-        }
-        // A session whose leader has exited: a helper with the leader's
-        // pid recreates the session and forks the process; when the helper
-        // goes, the process is reparented to its parent (a subreaper, or it
-        // could not have become that process's parent either).
-        let sid = plan.entry.sid as Pid;
-        let needs_session_helper = plan.zombie.is_none()
-            && sid != pid
-            && sid != parent_plan.entry.sid as Pid
-            && !plans.iter().any(|p| p.pid() == sid);
-        if !needs_session_helper && sid != pid && sid != parent_plan.entry.sid as Pid {
-            return Err(Error::Unsupported(format!(
-                "process {pid} is in session {sid}, its parent {ppid} in session {}: not supported",
-                parent_plan.entry.sid
-            )));
-        }
-        if needs_session_helper && !world.helpers.iter().any(|h| h.0 == sid) {
-            if parent_plan.tc()?.child_subreaper != Some(true) {
-                return Err(Error::Unsupported(format!(
-                    "the leader of session {sid} of process {pid} has exited and its parent {ppid} is not a subreaper"
-                )));
-            }
-            make_session_helper(sid, ppid, world, keep, scratch)?;
-        }
-        let tid = {
-            let (creator, creator_pid) = if needs_session_helper {
-                let h = world.helpers.iter().find(|h| h.0 == sid).expect("just made");
-                (&h.1, h.0)
-            } else {
-                (&world.proc_of(ppid).expect("parents come first").tasks[0].tracee, ppid)
-            };
-            let mut s = session(creator, creator_pid, keep)?;
-            let r = clone_in(&mut s, scratch, pid, flags, libc::SIGCHLD as u64);
-            let e = s.end();
-            let tid = r?;
-            e?;
-            tid
-        };
-        let tracee = Tracee::adopt(tid);
-        world.procs.push(Proc { plan: i, pid, tasks: vec![Task { tid, tracee }] });
-        let t = &world.procs.last().expect("just pushed").tasks[0].tracee;
-        first_stop(t)?;
-        t.set_options(PUPPET_OPTIONS)?;
-        if plan.entry.sid == plan.entry.pid {
-            let mut s = session(t, pid, keep)?;
-            let r = s.call("setsid", libc::SYS_setsid, &[]).map(drop);
-            let e = s.end();
-            r?;
-            e?;
-        }
-    }
+    // Memory first, then the children: forked from a parent whose memory
+    // is already in place, a child shares its pages copy-on-write as it did.
+    grow_from(ctx, plans, world, 0)?;
 
     set_groups(plans, world, keep, scratch)?;
     finish_zombies(plans, world, keep, scratch)?;
     Ok(())
+}
+
+/// Restore the memory of process `i` of the world, then fork its children
+/// and do the same for each.
+fn grow_from(ctx: &mut Ctx<'_>, plans: &[ProcessPlan], world: &mut World, i: usize) -> Result<()> {
+    let keep = ctx.keep;
+    let scratch = ctx.scratch;
+    let plan = &plans[world.procs[i].plan];
+    let pid = world.procs[i].pid;
+    if plan.zombie.is_none() {
+        let parent_mm = plans.iter().find(|p| p.pid() == plan.entry.ppid as Pid && p.zombie.is_none()).map(|p| &p.mm);
+        let parent_mm = if i == 0 { None } else { parent_mm };
+        let t = &world.procs[i].tasks[0].tracee;
+        let mut s = session(t, pid, keep)?;
+        let r = (|| -> Result<u64> {
+            let max_fd = plan.fds.iter().map(|f| f.fd as i32).max().unwrap_or(2);
+            let courier = Courier::new(&mut s, (max_fd + 1).max(100))?;
+            fault::point("memory")?;
+            let progress = &mut *ctx.progress;
+            let n = mm::restore(
+                &mut s,
+                &scratch,
+                (keep, keep + KEEP_LEN),
+                &courier,
+                ctx.cp,
+                ctx.files,
+                &plan.mm,
+                plan.entry.pid,
+                &mut ctx.shmem,
+                parent_mm,
+                &mut |n| progress.add(n),
+            )?;
+            courier.close(&mut s)?;
+            Ok(n)
+        })();
+        let e = s.end();
+        ctx.pages += r?;
+        e?;
+    }
+    let children: Vec<usize> = (0..plans.len()).filter(|&c| c > 0 && plans[c].entry.ppid as Pid == pid).collect();
+    for c in children {
+        let idx = fork_child(ctx, plans, world, c)?;
+        grow_from(ctx, plans, world, idx)?;
+    }
+    Ok(())
+}
+
+/// Fork process `c` of the plans from its parent (or from the helper that
+/// stands in for its exited session leader). Returns its world index.
+fn fork_child(ctx: &mut Ctx<'_>, plans: &[ProcessPlan], world: &mut World, i: usize) -> Result<usize> {
+    let keep = ctx.keep;
+    let scratch = &ctx.scratch.clone();
+    let plan = &plans[i];
+    let pid = plan.pid();
+    let ppid = plan.entry.ppid as Pid;
+    let parent_plan = plans.iter().find(|p| p.pid() == ppid).expect("checked in load");
+    if parent_plan.zombie.is_some() {
+        return Err(Error::BadImage(format!("process {pid} has a zombie parent {ppid}")));
+    }
+    let mut flags = 0u64;
+    if plan.zombie.is_none() {
+        if plan.ids.files_id == parent_plan.ids.files_id {
+            flags |= libc::CLONE_FILES as u64;
+        }
+        if plan.ids.fs_id == parent_plan.ids.fs_id {
+            flags |= libc::CLONE_FS as u64;
+        }
+    }
+    // A session whose leader has exited: a helper with the leader's
+    // pid recreates the session and forks the process; when the helper
+    // goes, the process is reparented to its parent (a subreaper, or it
+    // could not have become that process's parent either).
+    let sid = plan.entry.sid as Pid;
+    let needs_session_helper = plan.zombie.is_none()
+        && sid != pid
+        && sid != parent_plan.entry.sid as Pid
+        && !plans.iter().any(|p| p.pid() == sid);
+    if !needs_session_helper && sid != pid && sid != parent_plan.entry.sid as Pid {
+        return Err(Error::Unsupported(format!(
+            "process {pid} is in session {sid}, its parent {ppid} in session {}: not supported",
+            parent_plan.entry.sid
+        )));
+    }
+    if needs_session_helper && !world.helpers.iter().any(|h| h.0 == sid) {
+        if parent_plan.tc()?.child_subreaper != Some(true) {
+            return Err(Error::Unsupported(format!(
+                "the leader of session {sid} of process {pid} has exited and its parent {ppid} is not a subreaper"
+            )));
+        }
+        make_session_helper(sid, ppid, world, keep, scratch)?;
+    }
+    let tid = {
+        let (creator, creator_pid) = if needs_session_helper {
+            let h = world.helpers.iter().find(|h| h.0 == sid).expect("just made");
+            (&h.1, h.0)
+        } else {
+            (&world.proc_of(ppid).expect("parents come first").tasks[0].tracee, ppid)
+        };
+        let mut s = session(creator, creator_pid, keep)?;
+        let r = clone_in(&mut s, scratch, pid, flags, libc::SIGCHLD as u64);
+        let e = s.end();
+        let tid = r?;
+        e?;
+        tid
+    };
+    let tracee = Tracee::adopt(tid);
+    world.procs.push(Proc { plan: i, pid, tasks: vec![Task { tid, tracee }] });
+    let idx = world.procs.len() - 1;
+    let t = &world.procs.last().expect("just pushed").tasks[0].tracee;
+    first_stop(t)?;
+    t.set_options(PUPPET_OPTIONS)?;
+    if plan.entry.sid == plan.entry.pid {
+        let mut s = session(t, pid, keep)?;
+        let r = s.call("setsid", libc::SYS_setsid, &[]).map(drop);
+        let e = s.end();
+        r?;
+        e?;
+    }
+    Ok(idx)
 }
 
 /// Process groups: leaders first, then members; a group whose leader has
@@ -675,28 +737,20 @@ fn build_process(
     proc_: &mut Proc,
     keep: u64,
     scratch: &Scratch,
-    shmem: &mut ShmemRegistry,
     done_files: &mut BTreeSet<u32>,
     done_fs: &mut BTreeSet<u32>,
     is_root: bool,
-    progress: &mut Progress,
-) -> Result<u64> {
+) -> Result<()> {
     let pid = proc_.pid;
     let _span = tracing::info_span!("restore", pid).entered();
     let tc = plan.tc()?.clone();
-    let pages;
     let mut thread_tids: Vec<Pid> = Vec::new();
     {
         let main = &proc_.tasks[0].tracee;
         let mut s = session(main, pid, keep)?;
-        let r = (|| -> Result<u64> {
+        let r = (|| -> Result<()> {
             let max_fd = plan.fds.iter().map(|f| f.fd as i32).max().unwrap_or(2);
             let courier = Courier::new(&mut s, (max_fd + 1).max(100))?;
-
-            fault::point("memory")?;
-            let pages = mm::restore(&mut s, scratch, (keep, keep + KEEP_LEN), &courier, cp, files, &plan.mm, plan.entry.pid, shmem, &mut |n| {
-                progress.add(n)
-            })?;
 
             fault::point("files")?;
             if done_files.insert(plan.ids.files_id) {
@@ -735,10 +789,10 @@ fn build_process(
                     | libc::CLONE_SYSVSEM) as u64;
                 thread_tids.push(clone_in(&mut s, scratch, *t as Pid, flags, 0)?);
             }
-            Ok(pages)
+            Ok(())
         })();
         let e = s.end();
-        pages = r?;
+        r?;
         e?;
     }
     for tid in &thread_tids {
@@ -831,7 +885,7 @@ fn build_process(
         let ti = plan.cores[i].thread_info.as_ref().expect("checked in load");
         regs::restore(&t.tracee, &ti.gpregs, &ti.fpregs)?;
     }
-    Ok(pages)
+    Ok(())
 }
 
 /// Consume pending SIGCHLDs (rt_sigtimedwait with a zero timeout).

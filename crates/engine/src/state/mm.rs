@@ -3,9 +3,9 @@
 //! Dump: mappings come from `/proc/PID/smaps` (with VmFlags for madvise
 //! state); which pages to save from the `PAGEMAP_SCAN` ioctl (present or
 //! swapped, not the shared zero page, not clean file pages), falling back to
-//! reading `/proc/PID/pagemap`. Contents are copied with
-//! process_vm_readv(2), or `/proc/PID/mem` for mappings the task itself
-//! cannot read (PROT_NONE, write-only). Shared anonymous memory is saved per
+//! reading `/proc/PID/pagemap`. Contents are read through `/proc/PID/mem`,
+//! which also reads PROT_NONE and write-only memory and, unlike
+//! process_vm_readv(2), does not pin pages (see `PagesOut::copy_from_task`). Shared anonymous memory is saved per
 //! shmem object through `/proc/PID/map_files`, using SEEK_DATA to find the
 //! pages it holds. Only what holds data is written, so a 2 GiB mapping with
 //! 16 touched pages costs 16 pages.
@@ -24,7 +24,7 @@ use stasis_image::checkpoint::Checkpoint;
 use stasis_image::file::ImageWriter;
 use stasis_image::kinds::kind;
 use stasis_image::messages::{MmEntry, PagemapEntry, PagemapHead, VmaEntry};
-use stasis_sys::{mem, task, Pid, RemoteAddr, PAGE_SIZE};
+use stasis_sys::{task, Pid, PAGE_SIZE};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
@@ -194,14 +194,15 @@ impl PagesOut {
     }
 
     /// Copy `[start, end)` of the task's memory into the image.
-    fn copy_from_task(&mut self, pid: Pid, mem_file: &File, start: u64, end: u64, readable: bool) -> Result<()> {
+    fn copy_from_task(&mut self, pid: Pid, mem_file: &File, start: u64, end: u64) -> Result<()> {
         let mut at = start;
         self.append((end - start) as usize, &mut |buf: &mut [u8]| {
-            let n = if readable {
-                mem::read(pid, RemoteAddr(at), buf)?
-            } else {
-                mem_file.read_at(buf, at).ctx(|| format!("read /proc/{pid}/mem at {at:#x}"))?
-            };
+            // Through /proc/PID/mem, not process_vm_readv: the latter pins
+            // the pages it reads, and pinning an anonymous page that is
+            // shared copy-on-write with another process makes the kernel
+            // unshare it (copy it), which would silently double the memory
+            // of forked trees and lose the sharing we want to save.
+            let n = mem_file.read_at(buf, at).ctx(|| format!("read /proc/{pid}/mem at {at:#x}"))?;
             if n != buf.len() {
                 return Err(Error::Unsupported(format!("memory of {pid} at {:#x} could not be read", at + n as u64)));
             }
@@ -286,6 +287,8 @@ pub struct MmDump {
     pub mm: MmEntry,
     pub pagemap: Vec<PagemapEntry>,
     pub pages_scanned: u64,
+    /// Pages shared with the parent since fork, saved by the parent.
+    pub pages_inherited: u64,
     /// Shared anonymous objects: shmid -> (map_files path of one mapping,
     /// object size).
     pub shmem: BTreeMap<u64, (PathBuf, u64)>,
@@ -308,6 +311,7 @@ pub fn dump(
     table: &mut FileTable,
     dir: &Path,
     pages: &mut PagesOut,
+    parent: Option<(Pid, &MmEntry)>,
     progress: &mut crate::progress::Progress,
 ) -> Result<MmDump> {
     let st = procfs::stat(pid, pid)?;
@@ -333,34 +337,119 @@ pub fn dump(
     let pagemap = File::open(&pagemap_path).ctx(|| format!("open {pagemap_path}"))?;
     let mem_path = format!("/proc/{pid}/mem");
     let mem_file = File::open(&mem_path).ctx(|| format!("open {mem_path}"))?;
-    let mut out = MmDump { mm: MmEntry::default(), pagemap: Vec::new(), pages_scanned: 0, shmem: BTreeMap::new() };
+    let mut out =
+        MmDump { mm: MmEntry::default(), pagemap: Vec::new(), pages_scanned: 0, pages_inherited: 0, shmem: BTreeMap::new() };
     // First what to save, then the copying, so progress knows the total.
-    let mut plan: Vec<(&Mapping, Vec<(u64, u64)>)> = Vec::new();
+    let mut plan: Vec<(&Mapping, Vec<(u64, u64)>, Vec<(u64, u64)>)> = Vec::new();
+    let parent_pagemap = match parent {
+        Some((ppid, _)) => Some(File::open(format!("/proc/{ppid}/pagemap")).ctx(|| format!("open /proc/{ppid}/pagemap"))?),
+        None => None,
+    };
     for m in maps {
         let vma = vma_entry(pid, m, &mm, table, dir, &mut out.shmem)?;
         let dump_pages = !is_special(vma.status) && vma.status & (VMA_FILE_SHARED | VMA_ANON_SHARED) == 0;
         if dump_pages {
             out.pages_scanned += m.len() / PAGE_SIZE;
-            plan.push((m, pages_to_save(pid, &pagemap, m.start, m.end)?));
+            let runs = pages_to_save(pid, &pagemap, m.start, m.end)?;
+            // Pages this process still shares with its parent since fork
+            // (same physical page, same mapping) are saved once, by the
+            // parent; restore forks this process from its restored parent,
+            // so they stay shared in memory too.
+            let inherited_vma = parent.is_some_and(|(_, pmm)| pmm.vmas.iter().any(|p| same_mapping(p, &vma)));
+            let (own, inherited) = match (&parent_pagemap, inherited_vma) {
+                (Some(ppm), true) => split_inherited(&pagemap, ppm, &runs)?,
+                _ => (runs, Vec::new()),
+            };
+            plan.push((m, own, inherited));
         }
         mm.vmas.push(vma);
     }
-    progress.total += plan.iter().flat_map(|(_, r)| r).map(|(s, e)| (e - s) / PAGE_SIZE).sum::<u64>();
-    for (m, runs) in plan {
-        for (s, e) in runs {
-            pages.copy_from_task(pid, &mem_file, s, e, m.read)?;
-            progress.add((e - s) / PAGE_SIZE);
+    progress.total += plan.iter().flat_map(|(_, r, _)| r).map(|(s, e)| (e - s) / PAGE_SIZE).sum::<u64>();
+    for (_m, own, inherited) in plan {
+        // Entries in address order; inherited ones carry no data.
+        let mut all: Vec<(u64, u64, bool)> = own.iter().map(|&(s, e)| (s, e, false)).chain(inherited.iter().map(|&(s, e)| (s, e, true))).collect();
+        all.sort_unstable();
+        for (s, e, from_parent) in all {
+            if from_parent {
+                out.pages_inherited += (e - s) / PAGE_SIZE;
+            } else {
+                pages.copy_from_task(pid, &mem_file, s, e)?;
+                progress.add((e - s) / PAGE_SIZE);
+            }
             out.pagemap.push(PagemapEntry {
                 vaddr: s,
                 compat_nr_pages: 0,
                 in_parent: None,
-                flags: Some(PE_PRESENT),
+                flags: Some(if from_parent { PE_PARENT } else { PE_PRESENT }),
                 nr_pages: Some((e - s) / PAGE_SIZE),
             });
         }
     }
     out.mm = mm;
     Ok(out)
+}
+
+/// Whether two mappings are the same one (a child's, inherited from its
+/// parent at fork): same range, backing, protection and flags. Only private
+/// mappings can share pages copy-on-write.
+pub fn same_mapping(a: &VmaEntry, b: &VmaEntry) -> bool {
+    a.start == b.start
+        && a.end == b.end
+        && a.pgoff == b.pgoff
+        && a.shmid == b.shmid
+        && a.prot == b.prot
+        && a.flags == b.flags
+        && a.status == b.status
+        && a.status & (VMA_ANON_PRIVATE | VMA_FILE_PRIVATE) != 0
+        && !is_special(a.status)
+}
+
+/// Physical frame numbers of `[start, end)` from a pagemap (0 where a page
+/// is not present).
+fn frames(pagemap: &File, start: u64, end: u64) -> Result<Vec<u64>> {
+    let n = ((end - start) / PAGE_SIZE) as usize;
+    let mut b = vec![0u8; n * 8];
+    pagemap.read_exact_at(&mut b, start / PAGE_SIZE * 8).ctx(|| "read pagemap".into())?;
+    Ok(b.chunks_exact(8)
+        .map(|c| {
+            let w = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+            if w >> 63 & 1 == 1 {
+                w & ((1 << 55) - 1)
+            } else {
+                0
+            }
+        })
+        .collect())
+}
+
+/// Split runs of pages to save into those the task has of its own and
+/// those that are physically the parent's page at the same address.
+fn split_inherited(mine: &File, parents: &File, runs: &[(u64, u64)]) -> Result<(Vec<(u64, u64)>, Vec<(u64, u64)>)> {
+    let mut own: Vec<(u64, u64)> = Vec::new();
+    let mut inherited: Vec<(u64, u64)> = Vec::new();
+    let push = |v: &mut Vec<(u64, u64)>, a: u64| match v.last_mut() {
+        Some(last) if last.1 == a => last.1 = a + PAGE_SIZE,
+        _ => v.push((a, a + PAGE_SIZE)),
+    };
+    for &(s, e) in runs {
+        // In chunks, to keep the frame lists small.
+        let mut at = s;
+        while at < e {
+            let end = e.min(at + (64 << 20));
+            let a = frames(mine, at, end)?;
+            let b = frames(parents, at, end)?;
+            for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                let addr = at + i as u64 * PAGE_SIZE;
+                if *x != 0 && x == y {
+                    push(&mut inherited, addr);
+                } else {
+                    push(&mut own, addr);
+                }
+            }
+            at = end;
+        }
+    }
+    Ok((own, inherited))
 }
 
 fn vma_entry(
@@ -551,28 +640,60 @@ pub fn restore(
     mm: &MmEntry,
     pid: u32,
     shmem: &mut ShmemRegistry,
+    parent: Option<&MmEntry>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64> {
     let puppet = s.pid;
     let current = procfs::smaps(puppet)?;
-    // 1. Drop what the task inherited from us.
+    // Mappings this task has from its (restored) parent, to keep with the
+    // pages it still shares with it.
+    let kept: Vec<&VmaEntry> =
+        mm.vmas.iter().filter(|v| parent.is_some_and(|p| p.vmas.iter().any(|pv| same_mapping(pv, v)))).collect();
+    let is_kept = |v: &VmaEntry| kept.iter().any(|k| k.start == v.start && k.end == v.end);
+    // 1. Drop everything else it inherited.
+    let mut keep_ranges: Vec<(u64, u64)> = kept.iter().map(|v| (v.start, v.end)).collect();
+    keep_ranges.push(keep);
     for m in &current {
-        if overlaps((m.start, m.end), keep) || matches!(m.name.as_str(), "[vdso]" | "[vvar]" | "[vvar_vclock]" | "[vsyscall]") {
+        if matches!(m.name.as_str(), "[vdso]" | "[vvar]" | "[vvar_vclock]" | "[vsyscall]") {
             continue;
         }
-        s.call("munmap", libc::SYS_munmap, &[m.start, m.len()])?;
+        for (a, b) in subtract((m.start, m.end), &keep_ranges) {
+            s.call("munmap", libc::SYS_munmap, &[a, b - a])?;
+        }
     }
     // 2. Put the vDSO family where the image has it.
     move_vdso(s, &current, mm, keep)?;
     // 3. Recreate the mappings.
     let (pages_id, entries) = cp.pagemap(pid)?;
     let has_pages = |v: &VmaEntry| entries.iter().any(|e| overlaps((e.vaddr, e.vaddr + nr_pages(e) * PAGE_SIZE), (v.start, v.end)));
+    let has_own_pages = |v: &VmaEntry| {
+        entries.iter().any(|e| !is_parent(e) && overlaps((e.vaddr, e.vaddr + nr_pages(e) * PAGE_SIZE), (v.start, v.end)))
+    };
     let mut shm_objects: BTreeMap<u64, (u64, u64)> = BTreeMap::new(); // shmid -> (temp addr, size)
     let mut busy: Vec<(u64, u64)> = mm.vmas.iter().map(|v| (v.start, v.end)).collect();
     busy.push(keep);
     for v in &mm.vmas {
         if is_special(v.status) {
             continue;
+        }
+        if is_kept(v) {
+            // Inherited: pages it has not got any more go; pages of its own
+            // are written below (into a writable mapping).
+            let listed: Vec<(u64, u64)> =
+                entries.iter().map(|e| (e.vaddr, e.vaddr + nr_pages(e) * PAGE_SIZE)).filter(|r| overlaps(*r, (v.start, v.end))).collect();
+            for (a, b) in subtract((v.start, v.end), &listed) {
+                s.call("madvise", libc::SYS_madvise, &[a, b - a, libc::MADV_DONTNEED as u64])?;
+            }
+            if has_own_pages(v) && v.prot & libc::PROT_WRITE as u32 == 0 {
+                s.call("mprotect", libc::SYS_mprotect, &[v.start, v.end - v.start, u64::from(v.prot) | libc::PROT_WRITE as u64])?;
+            }
+            continue;
+        }
+        if entries.iter().any(|e| is_parent(e) && overlaps((e.vaddr, e.vaddr + nr_pages(e) * PAGE_SIZE), (v.start, v.end))) {
+            return Err(Error::Unsupported(format!(
+                "pages at {:#x} are in a parent image or parent process that is not available (incremental checkpoints are not supported)",
+                v.start
+            )));
         }
         let len = v.end - v.start;
         let fill = has_pages(v);
@@ -643,7 +764,8 @@ pub fn restore(
         if is_special(v.status) {
             continue;
         }
-        if has_pages(v) && v.prot & libc::PROT_WRITE as u32 == 0 && v.status & VMA_ANON_SHARED == 0 {
+        let wrote = if is_kept(v) { has_own_pages(v) } else { has_pages(v) };
+        if wrote && v.prot & libc::PROT_WRITE as u32 == 0 && v.status & VMA_ANON_SHARED == 0 {
             s.call("mprotect", libc::SYS_mprotect, &[v.start, v.end - v.start, u64::from(v.prot)])?;
         }
         if let Some(madv) = v.madv {
@@ -655,6 +777,38 @@ pub fn restore(
         }
     }
     Ok(restored)
+}
+
+/// A page that is the parent's (PE_PARENT): shared since fork, saved by the
+/// parent process. (CRIU uses the flag for pages in a parent image of an
+/// incremental dump; stasis writes no such dumps, and refuses them when a
+/// page is not in a mapping inherited from the parent process.)
+fn is_parent(e: &PagemapEntry) -> bool {
+    e.flags.unwrap_or(PE_PRESENT) & PE_PARENT != 0 || e.in_parent == Some(true)
+}
+
+/// `r` minus the ranges in `holes`.
+fn subtract(r: (u64, u64), holes: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut out = vec![r];
+    for &h in holes {
+        out = out
+            .into_iter()
+            .flat_map(|(a, b)| {
+                if !overlaps((a, b), h) {
+                    return vec![(a, b)];
+                }
+                let mut v = Vec::new();
+                if a < h.0 {
+                    v.push((a, h.0));
+                }
+                if h.1 < b {
+                    v.push((h.1, b));
+                }
+                v
+            })
+            .collect();
+    }
+    out
 }
 
 fn nr_pages(e: &PagemapEntry) -> u64 {
@@ -722,11 +876,11 @@ fn fill(
     base: u64,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64> {
-    if entries.is_empty() {
+    if entries.iter().all(is_parent) {
         return Ok(0);
     }
     let f = File::open(pages).ctx(|| format!("open {}", pages.display()))?;
-    let need: u64 = entries.iter().map(|e| nr_pages(e) * PAGE_SIZE).sum();
+    let need: u64 = entries.iter().filter(|e| !is_parent(e)).map(|e| nr_pages(e) * PAGE_SIZE).sum();
     let have = f.metadata().ctx(|| format!("stat {}", pages.display()))?.len();
     if have < need {
         return Err(Error::BadImage(format!("{}: holds {have} bytes, the pagemap needs {need}", pages.display())));
@@ -782,8 +936,9 @@ fn preadv_all(
     let mut off = 0u64;
     for e in entries {
         let len = nr_pages(e) * PAGE_SIZE;
-        if e.flags.unwrap_or(PE_PRESENT) & PE_PARENT != 0 || e.in_parent == Some(true) {
-            return Err(Error::Unsupported("incremental checkpoints (pages in a parent image) are not supported".into()));
+        if is_parent(e) {
+            // Kept from the parent process: nothing in this pages file.
+            continue;
         }
         let addr = base + e.vaddr;
         if !skip.iter().any(|&r| overlaps((addr, addr + len), r)) {
@@ -927,6 +1082,13 @@ mod tests {
         let busy = [(0x7e00_0000_0000, 0x7e00_1000_0000), (0x5000, 0x6000)];
         let h = find_hole(&busy, 0x10_0000).unwrap();
         assert!(!busy.iter().any(|&b| overlaps((h, h + 0x10_0000), b)));
+    }
+
+    #[test]
+    fn subtracting_ranges() {
+        assert_eq!(subtract((0, 100), &[(10, 20), (50, 60)]), vec![(0, 10), (20, 50), (60, 100)]);
+        assert_eq!(subtract((0, 100), &[(0, 100)]), vec![]);
+        assert_eq!(subtract((10, 20), &[(0, 5)]), vec![(10, 20)]);
     }
 
     #[test]

@@ -353,15 +353,38 @@ impl Workload {
         self.restore(&[], &[]);
     }
 
-    /// Tell the workload to check itself; wait for its verdict.
+    /// Tell the workload to check itself; wait for its verdict (a minute
+    /// at most: a workload that hangs fails the test instead of the run).
     pub fn finish(mut self) {
         stasis_sys::task::kill(self.pid, libc::SIGUSR2).expect("signal workload");
-        let status = match self.child.take() {
-            Some(mut c) => c.wait().unwrap().code().unwrap_or(-1),
-            None => match stasis_sys::ptrace::wait_tid(self.pid).expect("wait for restored workload") {
-                stasis_sys::Stop::Exited(c) => c,
-                other => panic!("workload {} ended with {other}", self.name),
-            },
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            let done = match self.child.as_mut() {
+                Some(c) => c.try_wait().unwrap().map(|st| st.code().unwrap_or(-1)),
+                None => match stasis_sys::ptrace::try_wait_tid(self.pid).expect("wait for restored workload") {
+                    Some(stasis_sys::Stop::Exited(c)) => Some(c),
+                    Some(other) => panic!("workload {} ended with {other}", self.name),
+                    None => None,
+                },
+            };
+            if let Some(c) = done {
+                self.child = None;
+                break c;
+            }
+            if Instant::now() > deadline {
+                let tasks: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", self.pid))
+                    .map(|rd| {
+                        rd.filter_map(|e| e.ok())
+                            .map(|e| {
+                                let t = e.file_name().to_string_lossy().into_owned();
+                                format!("{t}:{}", read(format!("/proc/{}/task/{t}/wchan", self.pid)))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                panic!("workload {} did not finish its checks within a minute (tasks {tasks:?})", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(10));
         };
         let result = read(self.dir.join("result"));
         assert!(status == 0 && result == "ok\n", "workload {} failed its self-check (exit {status}):\n{result}", self.name);

@@ -53,8 +53,15 @@ int main(int argc, char **argv)
 	wl_init(argc, argv);
 	area = mmap(NULL, AREA_WORDS * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	forked = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	pthread_create(&ts, NULL, spawner, NULL);
-	pthread_create(&tw, NULL, writer, NULL);
+	{
+		sigset_t usr2;
+		sigemptyset(&usr2);
+		sigaddset(&usr2, SIGUSR2);
+		pthread_sigmask(SIG_BLOCK, &usr2, NULL);
+		pthread_create(&ts, NULL, spawner, NULL);
+		pthread_create(&tw, NULL, writer, NULL);
+		pthread_sigmask(SIG_UNBLOCK, &usr2, NULL);
+	}
 	pid_t forker = fork();
 	if (forker == 0) {
 		signal(SIGUSR2, SIG_DFL);
