@@ -156,6 +156,39 @@ fn a_process_that_is_not_a_session_leader_needs_shell_job() {
     w.finish();
 }
 
+/// Copy a vector checkpoint to a scratch directory (restore writes
+/// stats-restore there) and restore it, detached. `None` if its pids are
+/// not free here.
+pub fn restore_vector(name: &str, pids: &[i32]) -> Option<TempDir> {
+    if !require(pids.iter().all(|p| !std::path::Path::new(&format!("/proc/{p}")).exists()), "the vector's pids free") {
+        return None;
+    }
+    let tmp = TempDir::new(&format!("vector-{name}"));
+    for e in std::fs::read_dir(vectors().join(name)).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), tmp.join(e.file_name().to_str().unwrap())).unwrap();
+    }
+    let o = run(&["restore", "-D", tmp.path().to_str().unwrap(), "-d"]);
+    assert!(o.status.success(), "{name}: {}", text(&o.stderr));
+    Some(tmp)
+}
+
+/// Kill a restored vector tree (ours: we are its subreaper) and reap it.
+pub fn end_vector(root: i32) {
+    let tree = tree_pids(root);
+    stasis_sys::task::kill(root, libc::SIGKILL).unwrap();
+    let _ = stasis_sys::ptrace::wait_tid(root);
+    for pid in tree.into_iter().skip(1) {
+        if is_our_child(pid) || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = stasis_sys::ptrace::wait_tid(pid);
+        }
+    }
+}
+
+fn stat_of(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default()
+}
+
 /// Images written by CRIU 4.2 for `sleep 100000` restore and run on.
 #[test]
 fn criu_sleep_vector_restores() {
@@ -164,26 +197,70 @@ fn criu_sleep_vector_restores() {
     }
     let _g = serial();
     let pid = 7306;
-    if !require(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "free pid 7306") {
-        return;
-    }
-    let tmp = TempDir::new("vector-sleep");
-    for e in std::fs::read_dir(vectors().join("sleep")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), tmp.join(e.file_name().to_str().unwrap())).unwrap();
-    }
-    let o = run(&["restore", "-D", tmp.path().to_str().unwrap(), "-d"]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    let Some(_tmp) = restore_vector("sleep", &[pid]) else { return };
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let stat = stat_of(pid);
     let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
-    stasis_sys::task::kill(pid, libc::SIGKILL).unwrap();
-    let _ = stasis_sys::ptrace::wait_tid(pid);
+    end_vector(pid);
     assert!(stat.contains("(sleep) S"), "{stat}");
     assert_eq!(cmdline, "/usr/bin/sleep\0100000\0");
     assert!(maps.starts_with("55c7c1b0d000-55c7c1b0f000 r--p 00000000") && maps.contains("/usr/bin/sleep"), "{maps}");
     assert!(maps.contains("7ffeb10c9000-7ffeb10ea000 rw-p 00000000 00:00 0                          [stack]"), "{maps}");
+}
+
+/// CRIU 4.2's images of dash running a loop with `sleep` children: the
+/// shell comes back and goes on starting new children.
+#[test]
+fn criu_shell_loop_vector_restores_and_keeps_forking() {
+    if !require_root() {
+        return;
+    }
+    let _g = serial();
+    let Some(_tmp) = restore_vector("sh-loop", &[7323, 7332]) else { return };
+    let t = std::time::Instant::now();
+    let mut new_children = Vec::new();
+    while t.elapsed() < std::time::Duration::from_secs(3) && new_children.len() < 3 {
+        for c in tree_pids(7323).into_iter().skip(1) {
+            if c != 7332 && !new_children.contains(&c) {
+                new_children.push(c);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let stat = stat_of(7323);
+    end_vector(7323);
+    assert!(stat.contains("(sh) S"), "{stat}");
+    assert!(new_children.len() >= 2, "the shell started only {new_children:?} after restore");
+}
+
+/// CRIU 4.2's images of python with three counting threads: all four
+/// threads come back and the counters run.
+#[test]
+fn criu_python_threads_vector_restores_with_its_threads() {
+    if !require_root() {
+        return;
+    }
+    let _g = serial();
+    let pid = 7348;
+    let Some(_tmp) = restore_vector("py-threads", &[7348, 7350, 7351, 7352]) else { return };
+    let ticks = |s: &str| -> u64 {
+        let w: Vec<&str> = s[s.rfind(')').unwrap() + 2..].split_whitespace().collect();
+        w[11].parse::<u64>().unwrap() + w[12].parse::<u64>().unwrap()
+    };
+    let mut tids: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    tids.sort_unstable();
+    let before: Vec<u64> = tids.iter().map(|t| ticks(&stat_of(*t))).collect();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let after: Vec<u64> = tids.iter().map(|t| ticks(&stat_of(*t))).collect();
+    let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
+    end_vector(pid);
+    assert_eq!(tids, vec![7348, 7350, 7351, 7352]);
+    assert!(alive, "python exited after restore");
+    assert!(after.iter().zip(&before).skip(1).filter(|(a, b)| a > b).count() >= 1, "the counting threads do not run: {before:?} -> {after:?}");
 }
 
 /// Every image a dump writes is private, decodes with our reader and
