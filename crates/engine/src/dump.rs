@@ -165,6 +165,7 @@ fn write_stats(dir: &Path, s: &DumpStats) -> Result<()> {
 fn dump_frozen(o: &DumpOptions, tree: &Tree, stats: &mut DumpStats) -> Result<()> {
     let dir = &o.images_dir;
     let mut table = files::FileTable::new(o.ghost_limit);
+    table.shell_job = o.shell_job;
     let mut images = Vec::new();
     let mut next_pages_id = 1;
     let mut progress = Progress::new(o.progress, "dumping memory", 0);

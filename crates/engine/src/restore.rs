@@ -244,6 +244,7 @@ pub fn restore(o: &RestoreOptions) -> Result<Restored> {
     let cp = Checkpoint::open(&o.images_dir)?;
     let plans = load(&cp)?;
     let mut files = OpenFiles::load(&cp)?;
+    files.shell_job = o.shell_job;
     let root = &plans[0];
     let root_pid = root.pid();
     if root.zombie.is_some() {

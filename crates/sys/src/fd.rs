@@ -96,3 +96,16 @@ pub fn drop_cache(fd: BorrowedFd<'_>, off: u64, len: u64) {
     // matters here (it is a hint).
     unsafe { libc::posix_fadvise(fd.as_raw_fd(), off as i64, len as i64, libc::POSIX_FADV_DONTNEED) };
 }
+
+/// A new pseudo-terminal pair: (master, slave).
+pub fn openpty() -> Result<(OwnedFd, OwnedFd)> {
+    let (mut m, mut s) = (0i32, 0i32);
+    // SAFETY: `m` and `s` are live ints for the kernel to fill; the name,
+    // termios and winsize pointers are null (optional).
+    let r = unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+    if r < 0 {
+        return Err(Error::os("openpty", 0));
+    }
+    // SAFETY: both descriptors were just created for us.
+    Ok(unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) })
+}

@@ -39,6 +39,8 @@ fn fown() -> FownEntry {
 /// Files of a dump, by id, plus the remaps for deleted files.
 #[derive(Default)]
 pub struct FileTable {
+    /// `--shell-job`: terminals are the shell's, reconnected at restore.
+    pub shell_job: bool,
     pub entries: Vec<FileEntry>,
     pub remaps: Vec<RemapFilePathEntry>,
     next_id: u32,
@@ -266,9 +268,18 @@ fn dump_file(
     use std::os::unix::fs::FileTypeExt;
     if link.starts_with('/') && (ft.is_file() || ft.is_dir() || ft.is_char_device() || ft.is_block_device()) {
         if ft.is_char_device() && is_tty(md.rdev()) {
-            return Err(Error::Unsupported(format!(
-                "fd {fd} of {pid} is the terminal {link}; terminals are not supported yet"
-            )));
+            if !table.shell_job {
+                return Err(Error::Unsupported(format!(
+                    "fd {fd} of {pid} is the terminal {link}; dump a shell job with --shell-job, its terminal is then reconnected to the one restore runs in"
+                )));
+            }
+            // The shell's terminal: recorded as external, reopened at
+            // restore as the terminal of the restoring shell.
+            table.add_reg(dir, id, link, f, md, info.flags & !O_CLOEXEC, 0)?;
+            if let Some(r) = table.entries.iter_mut().find(|e| e.id == id).and_then(|e| e.reg.as_mut()) {
+                r.ext = Some(true);
+            }
+            return Ok(());
         }
         return table.add_reg(dir, id, link, f, md, info.flags & !O_CLOEXEC, info.pos);
     }
@@ -300,6 +311,8 @@ fn is_tty(rdev: u64) -> bool {
 
 /// The files of a checkpoint, opened in stasis, ready to be handed out.
 pub struct OpenFiles {
+    /// `--shell-job`: terminals of the image become ours.
+    pub shell_job: bool,
     pub entries: HashMap<u32, FileEntry>,
     pub remaps: HashMap<u32, u32>,
     /// Buffered pipe contents by pipe id.
@@ -333,6 +346,7 @@ impl OpenFiles {
         let pipe_data = load_pipe_data(cp, "PIPES_DATA")?;
         let fifo_data = load_pipe_data(cp, "FIFO_DATA")?;
         Ok(OpenFiles {
+            shell_job: false,
             entries,
             remaps,
             pipe_data,
@@ -380,6 +394,7 @@ impl OpenFiles {
             & !(libc::O_CREAT | libc::O_TRUNC | libc::O_EXCL | libc::O_CLOEXEC);
         let path = match self.remaps.get(&id) {
             Some(&ghost) => self.make_ghost(cp, reg, ghost)?,
+            None if reg.ext == Some(true) => self.shell_terminal(reg)?,
             None => PathBuf::from(&reg.name),
         };
         let mut opts = std::fs::OpenOptions::new();
@@ -436,6 +451,30 @@ impl OpenFiles {
         let fd: OwnedFd = o.custom_flags(libc::O_NONBLOCK).open(&reg.name).ctx(|| format!("open FIFO {}", reg.name))?.into();
         stasis_sys::fd::set_status_flags(fd.as_fd(), flags & !libc::O_ACCMODE & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY))?;
         Ok(fd)
+    }
+
+    /// The terminal standing in for a shell job's terminal: the one stasis
+    /// itself runs in (its standard input, output or error).
+    fn shell_terminal(&self, reg: &RegFileEntry) -> Result<PathBuf> {
+        if !self.shell_job {
+            return Err(Error::Refused(format!(
+                "the checkpoint uses the terminal {} of the shell it ran in; restore it with --shell-job",
+                reg.name
+            )));
+        }
+        for fd in 0..3 {
+            let p = PathBuf::from(format!("/proc/self/fd/{fd}"));
+            if let Ok(md) = std::fs::metadata(&p) {
+                use std::os::unix::fs::FileTypeExt;
+                if md.file_type().is_char_device() && is_tty(md.rdev()) {
+                    return std::fs::read_link(&p).ctx(|| format!("read {}", p.display()));
+                }
+            }
+        }
+        Err(Error::Refused(format!(
+            "the checkpoint uses the terminal {} of its shell, but stasis is not running in a terminal to give it",
+            reg.name
+        )))
     }
 
     /// One end of a pipe, with the pipe created (and filled) on first use.

@@ -311,3 +311,55 @@ fn check_lists_kernel_features() {
         assert!(s.contains(f), "check does not mention {f}:\n{s}");
     }
 }
+
+/// A shell job whose standard streams are its shell's terminal: dumped with
+/// --shell-job, restored with --shell-job into the restoring shell's
+/// terminal.
+#[test]
+fn a_shell_job_on_a_terminal_moves_to_the_restoring_terminal() {
+    if !require_root() {
+        return;
+    }
+    let _g = serial();
+    let (_m1, s1) = stasis_sys::fd::openpty().unwrap();
+    let mut w = Workload::start_with_stdio("regs", &["no-setsid", "keep-stdio"], Some(&s1));
+    let o = w.dump_with(&[]);
+    assert!(text(&o.stderr).contains("--shell-job"), "{}", text(&o.stderr));
+    w.dump(&["--shell-job"]);
+    let (_m2, s2) = stasis_sys::fd::openpty().unwrap();
+    let new_tty = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&s2))).unwrap();
+    let img = w.img();
+    let o = stasis()
+        .args(["restore", "-D", img.to_str().unwrap(), "-d", "--shell-job"])
+        .stdin(std::process::Stdio::from(s2.try_clone().unwrap()))
+        .stdout(std::process::Stdio::from(s2.try_clone().unwrap()))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    for fd in 0..3 {
+        let l = std::fs::read_link(format!("/proc/{}/fd/{fd}", w.pid)).unwrap();
+        assert_eq!(l, new_tty, "fd {fd} of the restored job");
+    }
+    w.finish();
+}
+
+/// A file deleted while open and larger than --ghost-limit is refused by
+/// name, and the process keeps running untouched.
+#[test]
+fn a_deleted_file_over_the_ghost_limit_is_refused() {
+    if !require_root() {
+        return;
+    }
+    let _g = serial();
+    let mut w = Workload::start("files", &[]);
+    let before = outside(w.pid);
+    let o = w.dump_with(&["--ghost-limit", "1K"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = text(&o.stderr);
+    assert!(e.contains("gone.txt") && e.contains("ghost file limit of 1024") && e.contains("--ghost-limit"), "{e}");
+    assert_eq!(diff_outside(&before, &outside(w.pid), &[]), Vec::<String>::new());
+    w.dump(&["--ghost-limit", "8K"]);
+    w.restore(&[], &[]);
+    w.finish();
+}

@@ -239,16 +239,25 @@ fn wait_for_file(p: &Path, timeout: Duration) -> bool {
 impl Workload {
     /// Start workload `name` and wait until it is ready.
     pub fn start(name: &str, args: &[&str]) -> Workload {
+        Self::start_with_stdio(name, args, None)
+    }
+
+    /// Same, with standard input, output and error on `tty`.
+    pub fn start_with_stdio(name: &str, args: &[&str], tty: Option<&std::os::fd::OwnedFd>) -> Workload {
         let bin = build(name);
         let dir = TempDir::new(name);
         std::fs::create_dir_all(dir.join("img")).unwrap();
+        let stdio = |null: Stdio| match tty {
+            Some(t) => Stdio::from(t.try_clone().unwrap()),
+            None => null,
+        };
         let mut child = Command::new(&bin)
             .arg(dir.path())
             .args(args)
             .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stdin(stdio(Stdio::null()))
+            .stdout(stdio(Stdio::null()))
+            .stderr(stdio(Stdio::piped()))
             .spawn()
             .expect("start workload");
         let pid = child.id() as i32;

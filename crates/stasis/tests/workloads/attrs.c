@@ -55,8 +55,15 @@ int main(int argc, char **argv)
 	umask(027);
 	wl_path(dir, sizeof(dir), "sub dir");
 	mkdir(dir, 0700);
-	if (chdir(dir))
-		wl_die("chdir");
+	/* a root of its own: the workload directory */
+	{
+		char root[4096];
+		snprintf(root, sizeof(root), "%s", wl_dir);
+		if (chroot(root) || chdir("/sub dir"))
+			wl_die("chroot");
+		wl_dir = "/";
+		strcpy(dir, "/sub dir");
+	}
 	personality(ADDR_NO_RANDOMIZE);
 	prctl(PR_SET_NAME, "wl-attrs-name");
 	prctl(PR_SET_DUMPABLE, 0);

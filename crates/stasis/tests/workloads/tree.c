@@ -37,6 +37,7 @@ struct shared {
 };
 
 static struct shared *sh;
+static volatile uint8_t *fmap; /* a shared file mapping, all members */
 static int pipefd[2];
 static int shared_file;
 static uint8_t *cow;
@@ -60,6 +61,8 @@ static void check_self(int i)
 	CHECK(sh->marks[i] == 0x40 + i, "%s: its mark in shared memory is gone", names[i]);
 	CHECK(sh->root_mark == 0x1234, "%s: does not see root's write to shared memory", names[i]);
 	CHECK(wl_verify(cow, COW_LEN, 77) < 0, "%s: inherited private memory differs", names[i]);
+	CHECK(fmap[100] == 0x77, "%s: does not see root's write to the shared file mapping", names[i]);
+	fmap[i] = 0x60 + i; /* root checks it sees this */
 }
 
 static void record(int i)
@@ -123,6 +126,12 @@ int main(int argc, char **argv)
 	wl_path(p, sizeof(p), "shared.txt");
 	shared_file = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	write(shared_file, "0123456789", 10);
+	wl_path(p, sizeof(p), "map.dat");
+	int mfd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (mfd < 0 || ftruncate(mfd, 4096))
+		wl_die("map.dat");
+	fmap = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	close(mfd);
 	wl_path(p, sizeof(p), "fifo");
 	mkfifo(p, 0600);
 	int fifo_r = open(p, O_RDONLY | O_NONBLOCK);
@@ -202,7 +211,11 @@ int main(int argc, char **argv)
 	}
 	/* E: shares the fd table; F: shares cwd and umask. */
 	if (clone_with(CLONE_FILES) == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGUSR1);
 		member_wait_and_check(E);
+		int pdeath = 0;
+		prctl(PR_GET_PDEATHSIG, &pdeath);
+		CHECK(pdeath == SIGUSR1, "E: parent-death signal is %d", pdeath);
 		CHECK(fcntl(50, F_GETFD) >= 0, "E: does not see fd 50 that root opened after restore");
 		child_result("E");
 	}
@@ -225,6 +238,7 @@ int main(int argc, char **argv)
 	wl_wait();
 
 	sh->root_mark = 0x1234;
+	fmap[100] = 0x77;
 	{
 		char buf[64] = {0};
 		CHECK(read(pipefd[0], buf, sizeof(buf)) == 12 && !memcmp(buf, "hello-from-A", 12), "pipe data lost: %s", buf);
@@ -250,6 +264,9 @@ int main(int argc, char **argv)
 		      names[direct[i]], st);
 	}
 	CHECK(lseek(shared_file, 0, SEEK_CUR) == 7, "the file offset A set is not seen by root");
+	for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
+		CHECK(fmap[members[i]] == 0x60 + members[i], "root does not see %s's write to the shared file mapping",
+		      names[members[i]]);
 	/* gather the members' own reports */
 	for (int i = 0; i < NP; i++) {
 		char q[4096], buf[1024] = {0};

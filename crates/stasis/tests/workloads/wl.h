@@ -99,18 +99,24 @@ static void wl_init(int argc, char **argv)
 	wl_dir = argv[1];
 	/* "no-setsid" anywhere in the arguments: stay in the driver's session
 	 * and group, like a job started from a shell */
-	int own_session = 1;
-	for (int i = 2; i < argc; i++)
+	/* "keep-stdio": keep 0-2 as given (a terminal, say) */
+	int own_session = 1, keep_stdio = 0;
+	for (int i = 2; i < argc; i++) {
 		if (!strcmp(argv[i], "no-setsid"))
 			own_session = 0;
+		if (!strcmp(argv[i], "keep-stdio"))
+			keep_stdio = 1;
+	}
 	if (own_session && getsid(0) != getpid() && setsid() < 0)
 		wl_die("setsid");
-	fd = open("/dev/null", O_RDWR);
-	dup2(fd, 0);
-	dup2(fd, 1);
-	dup2(fd, 2);
-	if (fd > 2)
-		close(fd);
+	if (!keep_stdio) {
+		fd = open("/dev/null", O_RDWR);
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
 	close_range(3, ~0U, 0);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = wl_on_usr2;
