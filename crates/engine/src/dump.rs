@@ -13,7 +13,7 @@ use crate::inject::{self, sigbit, Scratch, Session};
 use crate::options::{AfterDump, DumpOptions};
 use crate::progress::Progress;
 use crate::state::{attrs, files, mm, regs, signals, timers};
-use crate::{fault, procfs};
+use crate::{fault, netlock, procfs};
 use stasis_image::file::ImageWriter;
 use stasis_image::kinds::kind;
 use stasis_image::messages::*;
@@ -78,7 +78,11 @@ pub fn dump(o: &DumpOptions) -> Result<DumpStats> {
     let mut stats = DumpStats { freezing_us: t0.elapsed().as_micros() as u64, ..DumpStats::default() };
     let frozen = Instant::now();
     tracing::info!(pid = o.pid, processes = tree.procs.len(), "tree frozen");
-    let result = dump_frozen(o, &tree, &mut stats);
+    let mut table = files::FileTable::new(o.ghost_limit);
+    table.shell_job = o.shell_job;
+    table.tcp_established = o.tcp_established;
+    table.ext_unix_sk = o.ext_unix_sk;
+    let result = dump_frozen(o, &tree, &mut table, &mut stats);
     let result = result.and_then(|()| fault::point("release"));
     match result {
         Ok(()) => {
@@ -88,8 +92,17 @@ pub fn dump(o: &DumpOptions) -> Result<DumpStats> {
                 AfterDump::Stop => Release::Stop,
             };
             if how == Release::Kill {
+                // Connections to the outside must not be reset while the
+                // process is gone; their sockets vanish silently (they are
+                // in repair mode when the tasks die).
+                if let Err(e) = netlock::lock(&external_connections(&table)) {
+                    table.inet.release();
+                    freeze::release(&mut tree, Release::Resume);
+                    return Err(e);
+                }
                 kill_and_wait(&mut tree);
             } else {
+                table.inet.release();
                 freeze::release(&mut tree, how);
             }
             stats.frozen_us = frozen.elapsed().as_micros() as u64;
@@ -97,10 +110,23 @@ pub fn dump(o: &DumpOptions) -> Result<DumpStats> {
             Ok(stats)
         }
         Err(e) => {
+            table.inet.release();
             freeze::release(&mut tree, Release::Resume);
             Err(e)
         }
     }
+}
+
+/// Established connections whose other end is not in the dump.
+fn external_connections(table: &files::FileTable) -> Vec<netlock::Conn> {
+    let conns = &table.inet.connections;
+    conns
+        .iter()
+        .filter(|(s, sp, d, dp)| !conns.iter().any(|(s2, sp2, d2, dp2)| s2 == d && sp2 == dp && d2 == s && dp2 == sp))
+        .filter_map(|(s, sp, d, dp)| {
+            Some(netlock::Conn { local: netlock::ip_of(s)?, lport: *sp, remote: netlock::ip_of(d)?, rport: *dp })
+        })
+        .collect()
 }
 
 fn check_images_dir(dir: &Path) -> Result<()> {
@@ -162,10 +188,8 @@ fn write_stats(dir: &Path, s: &DumpStats) -> Result<()> {
     Ok(())
 }
 
-fn dump_frozen(o: &DumpOptions, tree: &Tree, stats: &mut DumpStats) -> Result<()> {
+fn dump_frozen(o: &DumpOptions, tree: &Tree, table: &mut files::FileTable, stats: &mut DumpStats) -> Result<()> {
     let dir = &o.images_dir;
-    let mut table = files::FileTable::new(o.ghost_limit);
-    table.shell_job = o.shell_job;
     let mut images = Vec::new();
     let mut next_pages_id = 1;
     let mut progress = Progress::new(o.progress, "dumping memory", 0);
@@ -182,18 +206,20 @@ fn dump_frozen(o: &DumpOptions, tree: &Tree, stats: &mut DumpStats) -> Result<()
             .iter()
             .find(|i: &&ProcessImage| i.pstree.pid as Pid == p.ppid && p.pid != o.pid)
             .and_then(|i| i.mm.as_ref().map(|m| (p.ppid, m)));
-        let mut img =
-            dump_process(o, p, &mut table, pids.files_id, &mut next_pages_id, &mut progress, stats, &mut shmem, parent)?;
+        let mut img = dump_process(o, p, table, pids.files_id, &mut next_pages_id, &mut progress, stats, &mut shmem, parent)?;
         img.ids = pids.clone();
         ids.push((p.pid, pids));
         images.push(img);
     }
     progress.finish();
     let t = Instant::now();
+    for (k, v) in table.memfd_contents() {
+        shmem.entry(k).or_insert(v);
+    }
     stats.pages_written += mm::dump_shmem(dir, &shmem, &mut next_pages_id)?;
     stats.memwrite_us += t.elapsed().as_micros() as u64;
     fault::point("images")?;
-    write_images(dir, &images, &table)?;
+    write_images(dir, &images, table)?;
     Ok(())
 }
 
@@ -492,7 +518,7 @@ pub const TASK_ALIVE: u32 = 1;
 pub const TASK_STOPPED: u32 = 3;
 pub const TASK_ZOMBIE: u32 = 6;
 
-fn write_images(dir: &Path, images: &[ProcessImage], table: &files::FileTable) -> Result<()> {
+fn write_images(dir: &Path, images: &[ProcessImage], table: &mut files::FileTable) -> Result<()> {
     let mut root_ids = TaskKobjIdsEntry { vm_id: 1, files_id: 1, fs_id: 1, sighand_id: 1, ..Default::default() };
     ns_ids(&mut root_ids);
     let inv = InventoryEntry {

@@ -4,11 +4,13 @@
 #![forbid(unsafe_code)]
 
 pub mod check;
+mod diag;
 mod dump;
 mod error;
 pub mod fault;
 mod freeze;
 mod inject;
+mod netlock;
 mod options;
 pub mod procfs;
 mod progress;

@@ -22,6 +22,10 @@ pub struct DumpOptions {
     pub shell_job: bool,
     /// Largest deleted-but-open file whose contents are saved.
     pub ghost_limit: u64,
+    /// Save established TCP connections (repair mode, `--tcp-established`).
+    pub tcp_established: bool,
+    /// Allow unix sockets connected outside the tree (`--ext-unix-sk`).
+    pub ext_unix_sk: bool,
     /// Show a progress line (stderr is a terminal).
     pub progress: bool,
 }
@@ -33,5 +37,7 @@ pub struct RestoreOptions {
     pub detach: bool,
     pub shell_job: bool,
     pub pidfile: Option<PathBuf>,
+    /// Restore established TCP connections (`--tcp-established`).
+    pub tcp_established: bool,
     pub progress: bool,
 }

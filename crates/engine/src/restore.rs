@@ -245,6 +245,7 @@ pub fn restore(o: &RestoreOptions) -> Result<Restored> {
     let plans = load(&cp)?;
     let mut files = OpenFiles::load(&cp)?;
     files.shell_job = o.shell_job;
+    files.tcp_established = o.tcp_established;
     let root = &plans[0];
     let root_pid = root.pid();
     if root.zombie.is_some() {
@@ -292,6 +293,24 @@ pub fn restore(o: &RestoreOptions) -> Result<Restored> {
 
     fault::point("release")?;
     release(&plans, &mut world)?;
+    // The connections are back: let their packets through again.
+    let conns: Vec<crate::netlock::Conn> = files
+        .entries
+        .values()
+        .filter_map(|e| e.isk.as_ref())
+        .filter(|i| i.proto == libc::IPPROTO_TCP as u32 && i.state == 1)
+        .filter_map(|i| {
+            Some(crate::netlock::Conn {
+                local: crate::netlock::ip_of(&i.src_addr)?,
+                lport: i.src_port as u16,
+                remote: crate::netlock::ip_of(&i.dst_addr)?,
+                rport: i.dst_port as u16,
+            })
+        })
+        .collect();
+    if let Err(e) = crate::netlock::unlock(&conns) {
+        tracing::warn!("cannot remove the network lock of restored connections: {e}");
+    }
     let stats = RestoreStats { forking_us, restore_us: t0.elapsed().as_micros() as u64, pages_restored: pages };
     if let Some(pf) = &o.pidfile {
         std::fs::write(pf, format!("{root_pid}\n")).ctx(|| format!("write pid file {}", pf.display()))?;
@@ -756,6 +775,7 @@ fn build_process(
             fault::point("files")?;
             if done_files.insert(plan.ids.files_id) {
                 files::restore_fds(&mut s, &courier, cp, files, &plan.fds)?;
+                files::restore_epolls(&mut s, scratch, files, &plan.fds)?;
             }
             if let Some(fs) = &plan.fs {
                 if done_fs.insert(plan.ids.fs_id) {

@@ -34,6 +34,12 @@ pub struct DumpArgs {
     /// Allow dumping a process started from a shell (its session and group belong to the shell)
     #[arg(short = 'j', long = "shell-job")]
     shell_job: bool,
+    /// Save established TCP connections (kernel TCP repair mode); without it they are refused
+    #[arg(long = "tcp-established")]
+    tcp_established: bool,
+    /// Allow unix sockets connected to sockets outside the tree (reconnected by name on restore)
+    #[arg(long = "ext-unix-sk")]
+    ext_unix_sk: bool,
     /// Largest file deleted while open whose contents are saved (K, M, G suffixes)
     #[arg(long = "ghost-limit", value_name = "SIZE", value_parser = parse_size, default_value = "1M")]
     ghost_limit: u64,
@@ -67,6 +73,8 @@ pub fn run(a: DumpArgs) -> Result<ExitCode> {
         },
         shell_job: a.shell_job,
         ghost_limit: a.ghost_limit,
+        tcp_established: a.tcp_established,
+        ext_unix_sk: a.ext_unix_sk,
         progress: std::io::stderr().is_terminal(),
     };
     let stats = stasis_engine::dump(&opts).with_context(|| format!("dump of pid {} failed", opts.pid))?;

@@ -28,12 +28,19 @@ pub struct RestoreArgs {
     /// Restore a process that was dumped with --shell-job into this terminal session
     #[arg(short = 'j', long = "shell-job")]
     shell_job: bool,
+    /// Restore established TCP connections saved with --tcp-established
+    #[arg(long = "tcp-established")]
+    tcp_established: bool,
+    /// Accepted for compatibility: unix sockets connected outside are reconnected by name
+    #[arg(long = "ext-unix-sk")]
+    ext_unix_sk: bool,
     /// Write the pid of the restored root task to this file
     #[arg(long = "pidfile", value_name = "FILE")]
     pidfile: Option<PathBuf>,
 }
 
 pub fn run(a: RestoreArgs) -> Result<ExitCode> {
+    let _ = a.ext_unix_sk; // reconnecting by name needs nothing more at restore
     let work = a.work_dir.clone().unwrap_or_else(|| a.images_dir.clone());
     logging::init(logging::verbosity(&a.verbosity)?, logging::log_path(&a.log_file, &work))?;
     let opts = RestoreOptions {
@@ -41,6 +48,7 @@ pub fn run(a: RestoreArgs) -> Result<ExitCode> {
         detach: a.detach,
         shell_job: a.shell_job,
         pidfile: a.pidfile,
+        tcp_established: a.tcp_established,
         progress: std::io::stderr().is_terminal(),
     };
     let status = stasis_engine::restore(&opts)

@@ -17,6 +17,7 @@
 
 pub mod fd;
 pub mod mem;
+pub mod net;
 pub mod ptrace;
 pub mod remote;
 pub mod task;

@@ -14,6 +14,7 @@
 use crate::error::{Error, IoContext, Result};
 use crate::inject::{Scratch, Session};
 use crate::procfs;
+use crate::state::{anon, sockets};
 use stasis_image::checkpoint::Checkpoint;
 use stasis_image::file::{ImageReader, ImageWriter};
 use stasis_image::kinds::kind;
@@ -55,6 +56,15 @@ pub struct FileTable {
     /// Open descriptions seen so far, across all processes, to find shared
     /// ones: (pid, fd, dev, ino, id).
     descriptions: Vec<(Pid, i32, u64, u64, u32)>,
+    /// `--tcp-established`, `--ext-unix-sk`.
+    pub tcp_established: bool,
+    pub ext_unix_sk: bool,
+    pub unix: sockets::UnixDump,
+    pub inet: sockets::InetDump,
+    /// Socket queues for sk-queues.img: (entry, data).
+    pub sk_queues: Vec<(SkPacketEntry, Vec<u8>)>,
+    /// memfd inodes by inode number: (entry, a path that opens it).
+    pub memfds: BTreeMap<u64, (MemfdInodeEntry, PathBuf)>,
 }
 
 impl FileTable {
@@ -149,6 +159,47 @@ impl FileTable {
         Ok(())
     }
 
+    /// The memfd inode behind a file, registered once: its id.
+    pub fn memfd_inode(&mut self, link: &str, md: &std::fs::Metadata, f: &File, opener: &str) -> Result<u32> {
+        if let Some((e, _)) = self.memfds.get(&md.ino()) {
+            return Ok(e.inode_id as u32);
+        }
+        let name = link.trim_start_matches('/').trim_end_matches(DELETED).to_string();
+        let inode_id = self.memfds.len() as u64 + 1;
+        let e = MemfdInodeEntry {
+            name,
+            uid: md.uid(),
+            gid: md.gid(),
+            size: md.size(),
+            shmid: md.ino() as u32,
+            seals: anon::memfd_seals(f),
+            inode_id,
+            hugetlb_flag: None,
+            mode: Some(md.mode()),
+        };
+        self.memfds.insert(md.ino(), (e, PathBuf::from(opener)));
+        Ok(inode_id as u32)
+    }
+
+    /// A mapped memfd: a MEMFD file entry for the mapping.
+    pub fn memfd_mapping(&mut self, link: &str, f: &File, opener: &str, flags: u32) -> Result<u32> {
+        let md = f.metadata().ctx(|| format!("fstat {link}"))?;
+        let inode_id = self.memfd_inode(link, &md, f, opener)?;
+        let id = self.alloc();
+        self.entries.push(FileEntry {
+            r#type: FdTypes::MEMFD,
+            id,
+            memfd: Some(MemfdFileEntry { id, flags, pos: 0, fown: fown(), inode_id }),
+            ..FileEntry::default()
+        });
+        Ok(id)
+    }
+
+    /// shmid -> (path, size) of memfd contents, to save like shared memory.
+    pub fn memfd_contents(&self) -> BTreeMap<u64, (PathBuf, u64)> {
+        self.memfds.iter().map(|(ino, (e, p))| (*ino, (p.clone(), e.size))).collect()
+    }
+
     /// A pipe end. Its buffered data is read once per pipe, without
     /// consuming it, through a read end of our own.
     #[allow(clippy::too_many_arguments)]
@@ -186,7 +237,39 @@ impl FileTable {
     }
 
     /// Write `files.img` and `remap-fpath.img`.
-    pub fn write(&self, dir: &Path) -> Result<()> {
+    pub fn write(&mut self, dir: &Path) -> Result<()> {
+        let mut next = self.next_id;
+        let ext = sockets::external_peers(&mut self.unix, self.ext_unix_sk, &mut || {
+            next += 1;
+            next - 1
+        })?;
+        self.next_id = next;
+        for e in ext {
+            let id = e.id;
+            self.entries.push(FileEntry { r#type: FdTypes::UNIXSK, id, usk: Some(e), ..FileEntry::default() });
+        }
+        if !self.sk_queues.is_empty() {
+            let mut w = ImageWriter::create(&dir.join("sk-queues.img"), kind("SK_QUEUES"))?;
+            for (e, data) in &self.sk_queues {
+                w.put(e)?;
+                w.raw(data)?;
+            }
+            w.finish()?;
+        }
+        for st in &self.inet.streams {
+            let mut w = ImageWriter::create(&dir.join(format!("tcp-stream-{:x}.img", st.ino)), kind("TCP_STREAM"))?;
+            w.put(&st.entry)?;
+            w.raw(&st.inq)?;
+            w.raw(&st.outq)?;
+            w.finish()?;
+        }
+        if !self.memfds.is_empty() {
+            let mut w = ImageWriter::create(&dir.join("memfd.img"), kind("MEMFD_INODE"))?;
+            for (e, _) in self.memfds.values() {
+                w.put(e)?;
+            }
+            w.finish()?;
+        }
         let mut w = ImageWriter::create(&dir.join("files.img"), kind("FILES"))?;
         for e in &self.entries {
             w.put(e)?;
@@ -266,6 +349,80 @@ fn dump_file(
 ) -> Result<()> {
     let ft = md.file_type();
     use std::os::unix::fs::FileTypeExt;
+    let flags = info.flags & !O_CLOEXEC;
+    if link.starts_with("/memfd:") && ft.is_file() {
+        let inode_id = table.memfd_inode(link, md, f, &format!("/proc/{pid}/fd/{fd}"))?;
+        table.entries.push(FileEntry {
+            r#type: FdTypes::MEMFD,
+            id,
+            memfd: Some(MemfdFileEntry { id, flags, pos: info.pos, fown: fown(), inode_id }),
+            ..FileEntry::default()
+        });
+        return Ok(());
+    }
+    if link.starts_with("socket:[") {
+        let family = stasis_sys::net::getsockopt_int(f.as_fd(), libc::SOL_SOCKET, libc::SO_DOMAIN)?;
+        let ino = md.ino() as u32;
+        let (entry, queue) = match family {
+            libc::AF_UNIX => {
+                let (u, q) = sockets::dump_unix(pid, fd, id, f, ino, flags, &mut table.unix)?;
+                (FileEntry { r#type: FdTypes::UNIXSK, id, usk: Some(u), ..FileEntry::default() }, q)
+            }
+            libc::AF_INET | libc::AF_INET6 => {
+                let (i, q) = sockets::dump_inet(pid, fd, id, f, ino, flags, table.tcp_established, &mut table.inet)?;
+                (FileEntry { r#type: FdTypes::INETSK, id, isk: Some(i), ..FileEntry::default() }, q)
+            }
+            _ => {
+                let kind = match family {
+                    libc::AF_NETLINK => "a netlink socket",
+                    libc::AF_PACKET => "a packet socket",
+                    _ => "a socket of an unsupported family",
+                };
+                return Err(Error::Unsupported(format!("fd {fd} of {pid} is {kind} ({link}), which stasis cannot save yet")));
+            }
+        };
+        for data in queue {
+            table.sk_queues.push((SkPacketEntry { id_for: id, length: data.len() as u32, scm: Vec::new() }, data));
+        }
+        table.entries.push(entry);
+        return Ok(());
+    }
+    if let Some(kind) = link.strip_prefix("anon_inode:") {
+        let text = &info.text;
+        let e = match kind {
+            "[eventfd]" => FileEntry { r#type: FdTypes::EVENTFD, id, efd: Some(anon::dump_eventfd(id, flags, text)?), ..FileEntry::default() },
+            "[eventpoll]" => {
+                let ep = anon::dump_epoll(id, flags, text)?;
+                for t in &ep.tfd {
+                    let target = std::fs::metadata(format!("/proc/{pid}/fd/{}", t.tfd));
+                    if !target.as_ref().is_ok_and(|m| Some(m.ino()) == t.inode) {
+                        return Err(Error::Unsupported(format!(
+                            "epoll fd {fd} of {pid} watches fd {} after that fd was closed or reused; not supported",
+                            t.tfd
+                        )));
+                    }
+                }
+                FileEntry { r#type: FdTypes::EVENTPOLL, id, epfd: Some(ep), ..FileEntry::default() }
+            }
+            "[signalfd]" => FileEntry { r#type: FdTypes::SIGNALFD, id, sgfd: Some(anon::dump_signalfd(id, flags, text)?), ..FileEntry::default() },
+            "[timerfd]" => FileEntry { r#type: FdTypes::TIMERFD, id, tfd: Some(anon::dump_timerfd(id, flags, text)?), ..FileEntry::default() },
+            "inotify" => FileEntry { r#type: FdTypes::INOTIFY, id, ify: Some(anon::dump_inotify(id, flags, text)?), ..FileEntry::default() },
+            other => {
+                let what = match other {
+                    "[io_uring]" => "an io_uring instance",
+                    "[perf_event]" => "a perf event",
+                    "[userfaultfd]" => "a userfaultfd",
+                    "[pidfd]" => "a pidfd",
+                    "[fanotify]" => "a fanotify group",
+                    k if k.starts_with("bpf") => "a BPF object",
+                    _ => "an anonymous-inode file of an unsupported kind",
+                };
+                return Err(Error::Unsupported(format!("fd {fd} of {pid} is {what} ({link}), which stasis cannot save")));
+            }
+        };
+        table.entries.push(e);
+        return Ok(());
+    }
     if link.starts_with('/') && (ft.is_file() || ft.is_dir() || ft.is_char_device() || ft.is_block_device()) {
         if ft.is_char_device() && is_tty(md.rdev()) {
             if !table.shell_job {
@@ -281,7 +438,7 @@ fn dump_file(
             }
             return Ok(());
         }
-        return table.add_reg(dir, id, link, f, md, info.flags & !O_CLOEXEC, info.pos);
+        return table.add_reg(dir, id, link, f, md, flags, info.pos);
     }
     if link.starts_with("pipe:[") && ft.is_fifo() {
         return table.add_pipe(pid, fd, id, f, md.ino(), info.flags & !O_CLOEXEC, false);
@@ -313,6 +470,16 @@ fn is_tty(rdev: u64) -> bool {
 pub struct OpenFiles {
     /// `--shell-job`: terminals of the image become ours.
     pub shell_job: bool,
+    /// `--tcp-established`: established connections may be restored.
+    pub tcp_established: bool,
+    sockets: Option<sockets::Sockets>,
+    sk_queues: Vec<(SkPacketEntry, Vec<u8>)>,
+    tcp_streams: HashMap<u32, (TcpStreamEntry, Vec<u8>, Vec<u8>)>,
+    memfd_inodes: HashMap<u64, MemfdInodeEntry>,
+    memfd_fds: HashMap<u64, OwnedFd>,
+    memfd_contents: HashMap<u64, Vec<(u64, Vec<u8>)>>,
+    /// Epoll sets whose watches are registered already.
+    pub epolls_done: std::collections::BTreeSet<u32>,
     pub entries: HashMap<u32, FileEntry>,
     pub remaps: HashMap<u32, u32>,
     /// Buffered pipe contents by pipe id.
@@ -345,8 +512,43 @@ impl OpenFiles {
         }
         let pipe_data = load_pipe_data(cp, "PIPES_DATA")?;
         let fifo_data = load_pipe_data(cp, "FIFO_DATA")?;
+        let mut sk_queues = Vec::new();
+        if let Some(mut r) = cp.open_optional("SK_QUEUES")? {
+            while let Some(e) = r.next::<SkPacketEntry>()? {
+                let data = r.payload(u64::from(e.length))?.to_vec();
+                sk_queues.push((e, data));
+            }
+        }
+        let mut tcp_streams = HashMap::new();
+        for e in cp.files()? {
+            let Some(i) = &e.isk else { continue };
+            if i.proto == libc::IPPROTO_TCP as u32 && i.state == 1 {
+                let p = cp.dir.join(format!("tcp-stream-{:x}.img", i.ino));
+                let mut r = ImageReader::open_kind(&p, kind("TCP_STREAM"))?;
+                let st: TcpStreamEntry = r.expect()?;
+                let inq = r.payload(u64::from(st.inq_len))?.to_vec();
+                let outq = r.payload(u64::from(st.outq_len))?.to_vec();
+                tcp_streams.insert(i.ino, (st, inq, outq));
+            }
+        }
+        let mut memfd_inodes = HashMap::new();
+        let mut memfd_contents = HashMap::new();
+        if let Some(mut r) = cp.open_optional("MEMFD_INODE")? {
+            for m in r.all::<MemfdInodeEntry>()? {
+                memfd_contents.insert(m.inode_id, crate::state::mm::shmem_contents(cp, u64::from(m.shmid))?);
+                memfd_inodes.insert(m.inode_id, m);
+            }
+        }
         Ok(OpenFiles {
             shell_job: false,
+            tcp_established: false,
+            sockets: None,
+            sk_queues,
+            tcp_streams,
+            memfd_inodes,
+            memfd_fds: HashMap::new(),
+            memfd_contents,
+            epolls_done: Default::default(),
             entries,
             remaps,
             pipe_data,
@@ -384,6 +586,31 @@ impl OpenFiles {
         if let Some(f) = &e.fifo {
             return self.open_fifo(f);
         }
+        if e.usk.is_some() || e.isk.is_some() {
+            if self.sockets.is_none() {
+                self.sockets = Some(sockets::build(&self.entries, &self.sk_queues, &self.tcp_streams, self.tcp_established)?);
+            }
+            let fd = self.sockets.as_ref().and_then(|s| s.get(id)).ok_or_else(|| Error::BadImage(format!("socket {id} was not built")))?;
+            return fd.try_clone().ctx(|| "dup socket".into());
+        }
+        if let Some(x) = &e.efd {
+            return anon::restore_eventfd(x);
+        }
+        if e.epfd.is_some() {
+            return Ok(stasis_sys::net::epoll_create()?);
+        }
+        if let Some(x) = &e.sgfd {
+            return anon::restore_signalfd(x);
+        }
+        if let Some(x) = &e.tfd {
+            return anon::restore_timerfd(x);
+        }
+        if let Some(x) = &e.ify {
+            return anon::restore_inotify(x);
+        }
+        if let Some(m) = &e.memfd {
+            return self.open_memfd(m, flags_override);
+        }
         let Some(reg) = &e.reg else {
             return Err(Error::Unsupported(format!(
                 "file {id} is of type {}, which stasis cannot restore yet",
@@ -418,6 +645,32 @@ impl OpenFiles {
             fref.seek(SeekFrom::Start(reg.pos)).ctx(|| format!("seek in {}", reg.name))?;
         }
         Ok(file.into())
+    }
+
+    /// A new description of a memfd (the memfd made once, with content).
+    fn open_memfd(&mut self, m: &MemfdFileEntry, flags_override: Option<i32>) -> Result<OwnedFd> {
+        let key = u64::from(m.inode_id);
+        if !self.memfd_fds.contains_key(&key) {
+            let inode = self.memfd_inodes.get(&key).ok_or_else(|| Error::BadImage(format!("memfd.img has no inode {}", m.inode_id)))?;
+            let content = self.memfd_contents.get(&key).map(Vec::as_slice).unwrap_or(&[]);
+            self.memfd_fds.insert(key, anon::restore_memfd(inode, content)?);
+        }
+        let base = &self.memfd_fds[&key];
+        let flags = flags_override.unwrap_or(m.flags as i32) & !(libc::O_CREAT | libc::O_TRUNC | libc::O_EXCL | libc::O_CLOEXEC);
+        let mut o = std::fs::OpenOptions::new();
+        match flags & libc::O_ACCMODE {
+            libc::O_WRONLY => o.write(true),
+            libc::O_RDWR => o.read(true).write(true),
+            _ => o.read(true),
+        };
+        let f = o
+            .custom_flags(flags & !libc::O_ACCMODE)
+            .open(format!("/proc/self/fd/{}", base.as_raw_fd()))
+            .ctx(|| format!("reopen memfd {}", m.inode_id))?;
+        if flags_override.is_none() && m.pos != 0 {
+            (&f).seek(SeekFrom::Start(m.pos)).ctx(|| "seek in memfd".into())?;
+        }
+        Ok(f.into())
     }
 
     /// A FIFO by path, refilled with its buffered data on first use.
@@ -619,6 +872,19 @@ pub fn restore_fds(
     for f in sorted {
         let ours = files.open(cp, f.id)?.as_raw_fd();
         courier.place(s, ours, f.fd as i32, f.flags & libc::FD_CLOEXEC as u32 != 0)?;
+    }
+    Ok(())
+}
+
+/// Register the watches of the epoll sets in a task's fd table (once per
+/// set: a shared set is registered by its first holder).
+pub fn restore_epolls(s: &mut Session<'_>, scratch: &Scratch, files: &mut OpenFiles, fds: &[FdinfoEntry]) -> Result<()> {
+    for f in fds {
+        let Some(ep) = files.entries.get(&f.id).and_then(|e| e.epfd.clone()) else { continue };
+        if files.epolls_done.insert(f.id) {
+            tracing::debug!(epfd = f.fd, watches = ep.tfd.len(), "epoll");
+            anon::restore_epoll_targets(s, scratch, f.fd as i32, &ep)?;
+        }
     }
     Ok(())
 }

@@ -532,7 +532,14 @@ fn vma_entry(
             return Err(Error::Unsupported(format!("SysV shared memory ({name}) mapped by {pid} is not supported yet")));
         }
         name if name.starts_with("/memfd:") => {
-            return Err(Error::Unsupported(format!("memfd mapping {name} of {pid} is not supported yet")));
+            let link = format!("/proc/{pid}/map_files/{:x}-{:x}", m.start, m.end);
+            let f = File::open(&link).ctx(|| format!("open {link} ({name})"))?;
+            let writable_shared = m.shared && m.has_flag("mw");
+            let flags = if writable_shared { libc::O_RDWR } else { libc::O_RDONLY } as u32;
+            v.shmid = u64::from(table.memfd_mapping(name, &f, &link, flags)?);
+            v.pgoff = m.offset;
+            v.fdflags = Some(flags);
+            v.status |= VMA_AREA_MEMFD | if m.shared { VMA_FILE_SHARED } else { VMA_FILE_PRIVATE };
         }
         name => {
             let link = format!("/proc/{pid}/map_files/{:x}-{:x}", m.start, m.end);
@@ -845,6 +852,33 @@ fn make_shmem(s: &mut Session<'_>, scratch: &Scratch, cp: &Checkpoint, shmid: u6
         courier_less.fill(s, scratch, &entries, at)?;
     }
     Ok((at, size))
+}
+
+/// The content of a shared memory object (or memfd) from its
+/// `pagemap-shmem-ID.img`: (offset, bytes) runs.
+pub fn shmem_contents(cp: &Checkpoint, shmid: u64) -> Result<Vec<(u64, Vec<u8>)>> {
+    let p = cp.dir.join(format!("pagemap-shmem-{shmid}.img"));
+    if !p.exists() {
+        return Ok(Vec::new());
+    }
+    let mut r = stasis_image::file::ImageReader::open_kind(&p, kind("PAGEMAP"))?;
+    let head: PagemapHead = r.expect()?;
+    let entries: Vec<PagemapEntry> = r.all()?;
+    let pages = cp.pages_path(head.pages_id);
+    let f = File::open(&pages).ctx(|| format!("open {}", pages.display()))?;
+    let mut out = Vec::new();
+    let mut off = 0u64;
+    for e in &entries {
+        let len = nr_pages(e) * PAGE_SIZE;
+        if len > 1 << 32 {
+            return Err(Error::BadImage(format!("{}: absurd entry of {len} bytes", p.display())));
+        }
+        let mut b = vec![0u8; len as usize];
+        f.read_exact_at(&mut b, off).ctx(|| format!("read {}", pages.display()))?;
+        out.push((e.vaddr, b));
+        off += len;
+    }
+    Ok(out)
 }
 
 /// Fill shared memory from a pages file opened inside the task by path.

@@ -1,9 +1,11 @@
 //! One module per kind of process state, each with its dump and restore
 //! halves side by side.
 
+pub mod anon;
 pub mod attrs;
 pub mod files;
 pub mod mm;
 pub mod regs;
 pub mod signals;
+pub mod sockets;
 pub mod timers;
