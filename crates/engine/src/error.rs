@@ -34,6 +34,19 @@ impl Error {
     }
 }
 
+/// An error and its causes on one line ("bind: Address already in use"),
+/// for messages that wrap an error into a string.
+pub fn detail(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
+}
+
 /// Attach context to an I/O result.
 pub trait IoContext<T> {
     fn ctx(self, what: impl FnOnce() -> String) -> Result<T>;

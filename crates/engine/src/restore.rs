@@ -609,7 +609,7 @@ fn set_groups(plans: &[ProcessPlan], world: &mut World, keep: u64, scratch: &Scr
         let mut s = session(&p.tasks[0].tracee, p.pid, keep)?;
         let r = s.call("setpgid", libc::SYS_setpgid, &[0, pgid as u64]).map(drop);
         let e = s.end();
-        r.map_err(|e| Error::Unsupported(format!("cannot put {} into process group {pgid}: {e}", p.pid)))?;
+        r.map_err(|e| Error::Unsupported(format!("cannot put {} into process group {pgid}: {}", p.pid, crate::error::detail(&e))))?;
         e?;
     }
     // Helpers go: killed, then reaped by their parents.

@@ -54,12 +54,21 @@ pub struct RemoteFd(pub i32);
 /// A failed system call, with what we were doing and to whom.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{op} (task {pid})")]
+    #[error("{op}{}", of_task(*.pid))]
     Os { op: &'static str, pid: Pid, source: std::io::Error },
     #[error("task {pid} stopped unexpectedly during {op}: {stop}")]
     UnexpectedStop { op: &'static str, pid: Pid, stop: String },
     #[error("task {pid} is gone ({how}) during {op}")]
     Gone { op: &'static str, pid: Pid, how: String },
+}
+
+/// " (task N)", or nothing for calls not aimed at a task (pid 0).
+fn of_task(pid: Pid) -> String {
+    if pid == 0 {
+        String::new()
+    } else {
+        format!(" (task {pid})")
+    }
 }
 
 impl Error {

@@ -747,7 +747,7 @@ pub fn restore(
                 &[v.start, len, prot, (mflags | libc::MAP_FIXED) as u64 | extra, fd.0 as u64, v.pgoff],
             );
             s.call("close", libc::SYS_close, &[fd.0 as u64])?;
-            r.map_err(|e| Error::Unsupported(format!("cannot map file {} at {:#x}: {e}", v.shmid, v.start)))?;
+            r.map_err(|e| Error::Unsupported(format!("cannot map file {} at {:#x}: {}", v.shmid, v.start, crate::error::detail(&e))))?;
         } else {
             s.call(
                 "mmap anonymous",

@@ -517,7 +517,7 @@ fn tcp_info_raw(fd: BorrowedFd<'_>) -> Result<[u8; 232]> {
 /// socket closed in repair mode vanishes without a FIN or a reset).
 fn repair_dump(fd: BorrowedFd<'_>, ino: u32, what: &str, repaired: &mut Vec<OwnedFd>) -> Result<TcpStream> {
     net::setsockopt_int(fd, libc::IPPROTO_TCP, TCP_REPAIR, 1)
-        .map_err(|e| Error::Unsupported(format!("{what}: TCP repair mode is not available: {e}")))?;
+        .map_err(|e| Error::Unsupported(format!("{what}: TCP repair mode is not available: {}", crate::error::detail(&e))))?;
     repaired.push(fd.try_clone_to_owned().ctx(|| "dup socket".into())?);
     let queue = |q: i32, len_ioctl: u64| -> Result<(u32, Vec<u8>)> {
         net::setsockopt_int(fd, libc::IPPROTO_TCP, TCP_REPAIR_QUEUE, q)?;
@@ -588,7 +588,7 @@ impl Sockets {
 }
 
 fn socket_err(e: stasis_sys::Error, what: impl FnOnce() -> String) -> Error {
-    Error::Unsupported(format!("{}: {e}", what()))
+    Error::Unsupported(format!("{}: {}", what(), crate::error::detail(&e)))
 }
 
 /// Build all sockets: unix sockets pairwise as they were connected, inet
@@ -777,13 +777,21 @@ fn build_inet(i: &InetSkEntry, streams: &HashMap<u32, (TcpStreamEntry, Vec<u8>, 
             return Err(Error::Refused(format!("{} is an established connection; restore with --tcp-established", what())));
         }
         let (st, inq, outq) = streams.get(&i.ino).ok_or_else(|| Error::BadImage(format!("{}: tcp-stream image missing", what())))?;
-        repair_restore(sfd, st, inq, outq, &local, &remote).map_err(|e| Error::Unsupported(format!("{}: {e}", what())))?;
+        repair_restore(sfd, st, inq, outq, &local, &remote).map_err(|e| Error::Unsupported(format!("{}: {}", what(), crate::error::detail(&e))))?;
     } else {
         if i.src_port != 0 || i.src_addr.iter().any(|&w| w != 0) {
             // The old socket may linger (TIME_WAIT) on its port.
             let reuse = i.opts.reuseaddr.unwrap_or(false);
             net::setsockopt_int(sfd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
-            net::bind(sfd, &local).map_err(|e| socket_err(e, what))?;
+            net::bind(sfd, &local).map_err(|e| {
+                let hint = if e.raw_os_error() == Some(libc::EADDRINUSE) {
+                    " (another socket holds the port: a running copy of this process, or a TIME_WAIT connection of one that \
+                     exited in the last minute; see `ss -tan`)"
+                } else {
+                    ""
+                };
+                Error::Unsupported(format!("{}: {}{hint}", what(), crate::error::detail(&e)))
+            })?;
             net::setsockopt_int(sfd, libc::SOL_SOCKET, libc::SO_REUSEADDR, i32::from(reuse))?;
         }
         match state {
