@@ -1331,6 +1331,9 @@ message! {
     pub struct SkPacketEntry {
         1 id_for: required Uint32,
         2 length: required Uint32,
+        // Sender of a datagram (raw sockaddr), where it had a name. CRIU
+        // reserves this field number for it and leaves it unset.
+        3 addr: optional Bytes,
         4 scm: repeated Msg<ScmEntry>,
     }
 }

@@ -381,8 +381,10 @@ fn dump_file(
                 return Err(Error::Unsupported(format!("fd {fd} of {pid} is {kind} ({link}), which stasis cannot save yet")));
             }
         };
-        for data in queue {
-            table.sk_queues.push((SkPacketEntry { id_for: id, length: data.len() as u32, scm: Vec::new() }, data));
+        for m in queue {
+            // A sender address is worth keeping when it is a name.
+            let addr = (m.addr.len() > 2).then_some(m.addr);
+            table.sk_queues.push((SkPacketEntry { id_for: id, length: m.data.len() as u32, addr, scm: Vec::new() }, m.data));
         }
         table.entries.push(entry);
         return Ok(());

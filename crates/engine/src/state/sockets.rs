@@ -39,6 +39,24 @@ pub fn unix_name(addr: &[u8]) -> Vec<u8> {
     n
 }
 
+/// The file path of a unix socket name (none for unnamed and abstract
+/// names). The kernel reports path names with their terminating NUL.
+pub fn unix_path(name: &[u8]) -> Option<&std::path::Path> {
+    use std::os::unix::ffi::OsStrExt;
+    let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+    (end > 0).then(|| std::path::Path::new(std::ffi::OsStr::from_bytes(&name[..end])))
+}
+
+/// A unix socket name for messages: a path, "@name" for abstract names.
+pub fn fmt_unix_name(name: &[u8]) -> String {
+    match (name.first(), unix_path(name)) {
+        (None, _) => "unnamed".into(),
+        (Some(0), _) => format!("@{}", String::from_utf8_lossy(&name[1..])),
+        (_, Some(p)) => p.display().to_string(),
+        _ => String::new(),
+    }
+}
+
 pub fn unix_addr(name: &[u8]) -> Vec<u8> {
     let mut a = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
     a.extend_from_slice(name);
@@ -203,7 +221,13 @@ const SO_PEEK_OFF: i32 = 42;
 /// Every message in a socket's receive queue, oldest first, without
 /// consuming any: MSG_PEEK with a peek offset walks the queue. Refuses
 /// queues carrying descriptors (SCM_RIGHTS).
-pub fn peek_queue(fd: BorrowedFd<'_>, what: &str) -> Result<Vec<Vec<u8>>> {
+/// A queued message and the raw address of its sender (datagrams).
+pub struct Queued {
+    pub data: Vec<u8>,
+    pub addr: Vec<u8>,
+}
+
+pub fn peek_queue(fd: BorrowedFd<'_>, what: &str) -> Result<Vec<Queued>> {
     let mut out = Vec::new();
     let pending = {
         let mut v = 0u64;
@@ -226,8 +250,8 @@ pub fn peek_queue(fd: BorrowedFd<'_>, what: &str) -> Result<Vec<Vec<u8>>> {
                     if m.truncated {
                         return Err(Error::Unsupported(format!("{what} queues a message larger than 256 KiB")));
                     }
-                    out.push(buf[..m.len].to_vec());
-                    if out.iter().map(Vec::len).sum::<usize>() >= pending && pending > 0 && out.len() > 100_000 {
+                    out.push(Queued { data: buf[..m.len].to_vec(), addr: m.addr });
+                    if out.iter().map(|q| q.data.len()).sum::<usize>() >= pending && pending > 0 && out.len() > 100_000 {
                         return Ok(());
                     }
                 }
@@ -281,7 +305,7 @@ fn shutdown_of(s: u8) -> Option<i32> {
 }
 
 /// A unix socket: its entry, and its queued messages (for sk-queues.img).
-pub fn dump_unix(pid: i32, fd: i32, id: u32, f: &File, ino: u32, flags: u32, u: &mut UnixDump) -> Result<(UnixSkEntry, Vec<Vec<u8>>)> {
+pub fn dump_unix(pid: i32, fd: i32, id: u32, f: &File, ino: u32, flags: u32, u: &mut UnixDump) -> Result<(UnixSkEntry, Vec<Queued>)> {
     let info = u.info(ino)?;
     let sfd = f.as_fd();
     let what = format!("unix socket fd {fd} of {pid}");
@@ -309,7 +333,7 @@ pub fn dump_unix(pid: i32, fd: i32, id: u32, f: &File, ino: u32, flags: u32, u: 
     }
     if !info.name.is_empty() && info.name[0] != 0 {
         // A path: keep its permissions; note if it was removed.
-        let path = std::path::Path::new(std::ffi::OsStr::new(std::str::from_utf8(&info.name).unwrap_or("")));
+        let path = unix_path(&info.name).unwrap_or(std::path::Path::new(""));
         match std::fs::symlink_metadata(path) {
             Ok(md) if info.vfs.is_some_and(|(vino, _)| u64::from(vino) == std::os::unix::fs::MetadataExt::ino(&md)) => {
                 use std::os::unix::fs::MetadataExt;
@@ -341,7 +365,7 @@ pub fn external_peers(u: &mut UnixDump, ext_ok: bool, next_id: &mut dyn FnMut() 
         if !ext_ok {
             return Err(Error::Unsupported(format!(
                 "unix socket fd {fd} of {pid} is connected to socket {peer} outside the dumped tree{}; use --ext-unix-sk to reconnect it by name on restore",
-                if info.name.is_empty() { String::new() } else { format!(" ({})", String::from_utf8_lossy(&info.name)) }
+                if info.name.is_empty() { String::new() } else { format!(" ({})", fmt_unix_name(&info.name)) }
             )));
         }
         if info.name.is_empty() {
@@ -417,7 +441,7 @@ impl InetDump {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn dump_inet(pid: i32, fd: i32, id: u32, f: &File, ino: u32, flags: u32, tcp_established: bool, d: &mut InetDump) -> Result<(InetSkEntry, Vec<Vec<u8>>)> {
+pub fn dump_inet(pid: i32, fd: i32, id: u32, f: &File, ino: u32, flags: u32, tcp_established: bool, d: &mut InetDump) -> Result<(InetSkEntry, Vec<Queued>)> {
     let sfd = f.as_fd();
     let what = format!("socket fd {fd} of {pid}");
     let family = net::getsockopt_int(sfd, libc::SOL_SOCKET, libc::SO_DOMAIN)?;
@@ -611,19 +635,32 @@ pub fn build(
             continue;
         }
         let ty = u.r#type as i32;
-        let what = || format!("unix socket {} ({})", u.ino, String::from_utf8_lossy(&u.name));
+        let what = || format!("unix socket {} ({})", u.ino, fmt_unix_name(&u.name));
         let bind_name = |fd: BorrowedFd<'_>, e: &UnixSkEntry| -> Result<()> {
             if e.name.is_empty() {
                 return Ok(());
             }
             if e.name[0] != 0 {
-                let p = std::path::PathBuf::from(std::ffi::OsStr::new(std::str::from_utf8(&e.name).unwrap_or("")));
-                // The socket file of a dead socket is stale: replace it.
+                let p = unix_path(&e.name).unwrap_or(std::path::Path::new("")).to_path_buf();
+                // The socket file of a dead socket is stale: replace it. One
+                // that still answers belongs to a live socket: leave it.
                 if std::fs::symlink_metadata(&p).is_ok_and(|m| {
                     use std::os::unix::fs::FileTypeExt;
                     m.file_type().is_socket()
                 }) {
-                    let _ = std::fs::remove_file(&p);
+                    let probe = net::socket(libc::AF_UNIX, e.r#type as i32, 0)?;
+                    match net::connect(probe.as_fd(), &unix_addr(&e.name)) {
+                        Err(er) if er.raw_os_error() == Some(libc::ECONNREFUSED) => {
+                            let _ = std::fs::remove_file(&p);
+                        }
+                        Err(_) => {}
+                        Ok(()) => {
+                            return Err(Error::Refused(format!(
+                                "{} is in use by a live socket (is the dumped process still running?)",
+                                p.display()
+                            )))
+                        }
+                    }
                 }
                 net::bind(fd, &unix_addr(&e.name)).map_err(|er| socket_err(er, || format!("bind {}", p.display())))?;
                 if let Some(perm) = &e.file_perms {
@@ -634,7 +671,7 @@ pub fn build(
                     let _ = std::fs::remove_file(&p);
                 }
             } else {
-                net::bind(fd, &unix_addr(&e.name)).map_err(|er| socket_err(er, || format!("bind abstract {}", String::from_utf8_lossy(&e.name[1..]))))?;
+                net::bind(fd, &unix_addr(&e.name)).map_err(|er| socket_err(er, || format!("bind {}", fmt_unix_name(&e.name))))?;
             }
             Ok(())
         };
@@ -724,6 +761,20 @@ pub fn build(
             net::sendmsg(tmp.as_fd(), data, Some(&to), 0)?;
             continue;
         }
+        // A datagram from a named socket we restored: sent from that
+        // socket, so the receiver sees the same sender address.
+        let sender = q.addr.as_ref().filter(|a| a.len() > 2).and_then(|a| {
+            let name = &a[2..];
+            let trim = |n: &[u8]| n.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+            usk.iter()
+                .find(|u| u.uflags & USK_EXTERN == 0 && !u.name.is_empty() && u.name[..trim(&u.name)] == name[..trim(name)])
+                .and_then(|u| s.by_id.get(&u.id))
+        });
+        let to = net::sockname(target.as_fd())?;
+        if let Some(from) = sender.filter(|_| to.len() > 2) {
+            net::sendmsg(from.as_fd(), data, Some(&to), 0)?;
+            continue;
+        }
         match peer_fd.get(&q.id_for) {
             Some(p) => {
                 net::sendmsg(p.as_fd(), data, None, 0)?;
@@ -732,7 +783,6 @@ pub fn build(
                 // A named datagram socket receiving from anyone.
                 let u = entry.and_then(|e| e.usk.as_ref()).ok_or_else(|| Error::BadImage(format!("sk-queues.img: {} is not a socket", q.id_for)))?;
                 let tmp = net::socket(libc::AF_UNIX, u.r#type as i32, 0)?;
-                let to = net::sockname(target.as_fd())?;
                 net::sendmsg(tmp.as_fd(), data, Some(&to), 0)?;
             }
         }

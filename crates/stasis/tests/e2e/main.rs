@@ -7,6 +7,7 @@
 
 mod checkpoint;
 mod faults;
+mod sockets;
 mod trees;
 mod harness;
 mod images;
