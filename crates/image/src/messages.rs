@@ -724,6 +724,9 @@ message! {
         8 vnsec: required Uint64,
         9 isec: required Uint64,
         10 insec: required Uint64,
+        // stasis extension (CRIU leaves it unset and ignores it): for an
+        // absolute CLOCK_REALTIME timer, its wall-clock due time in ns.
+        1000 due_realtime_ns: optional Uint64,
     }
 }
 

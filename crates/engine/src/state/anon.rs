@@ -96,18 +96,32 @@ pub fn dump_timerfd(id: u32, flags: u32, fdinfo: &str) -> Result<TimerfdEntry> {
     let bad = || Error::Unsupported("timerfd fdinfo without timer values".into());
     let (vsec, vnsec) = field(fdinfo, "it_value:").and_then(pair).ok_or_else(bad)?;
     let (isec, insec) = field(fdinfo, "it_interval:").and_then(pair).ok_or_else(bad)?;
+    let clockid: u32 = field(fdinfo, "clockid:").and_then(|v| v.parse().ok()).ok_or_else(bad)?;
+    let settime_flags = field(fdinfo, "settime flags:").and_then(|v| u32::from_str_radix(v, 8).ok()).unwrap_or(0);
+    let armed = vsec != 0 || vnsec != 0;
+    // An absolute wall-clock timer keeps its date, however long the
+    // process is away; the others keep what was left (as CRIU does).
+    let due_realtime_ns = (armed && clockid == libc::CLOCK_REALTIME as u32 && settime_flags & TFD_TIMER_ABSTIME != 0)
+        .then(|| realtime_ns() + vsec * 1_000_000_000 + vnsec);
     Ok(TimerfdEntry {
         id,
         flags,
         fown: FownEntry::default(),
-        clockid: field(fdinfo, "clockid:").and_then(|v| v.parse().ok()).ok_or_else(bad)?,
+        clockid,
         ticks: field(fdinfo, "ticks:").and_then(|v| v.parse().ok()).unwrap_or(0),
-        settime_flags: field(fdinfo, "settime flags:").and_then(|v| u32::from_str_radix(v, 8).ok()).unwrap_or(0),
+        settime_flags,
         vsec,
         vnsec,
         isec,
         insec,
+        due_realtime_ns,
     })
+}
+
+const TFD_TIMER_ABSTIME: u32 = 1;
+
+fn realtime_ns() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
 /// `_IOW('T', 0, u64)`
@@ -115,9 +129,15 @@ const TFD_IOC_SET_TICKS: u64 = 0x4008_5400;
 
 pub fn restore_timerfd(e: &TimerfdEntry) -> Result<OwnedFd> {
     let fd = net::timerfd_create(e.clockid as i32, e.flags as i32 & libc::O_NONBLOCK)?;
-    if e.vsec != 0 || e.vnsec != 0 {
+    let interval = (e.isec as i64, e.insec as i64);
+    if let Some(due) = e.due_realtime_ns.filter(|_| e.clockid == libc::CLOCK_REALTIME as u32) {
+        // Past due: it fires at once, as it would have.
+        let due = due.max(1);
+        let value = ((due / 1_000_000_000) as i64, (due % 1_000_000_000) as i64);
+        net::timerfd_settime(fd.as_fd(), TFD_TIMER_ABSTIME as i32, interval, value)?;
+    } else if e.vsec != 0 || e.vnsec != 0 {
         // fdinfo shows what is left: arm relative to now.
-        net::timerfd_settime(fd.as_fd(), 0, (e.isec as i64, e.insec as i64), (e.vsec as i64, e.vnsec as i64))?;
+        net::timerfd_settime(fd.as_fd(), 0, interval, (e.vsec as i64, e.vnsec as i64))?;
     }
     if e.ticks != 0 {
         let mut t = e.ticks;

@@ -77,7 +77,7 @@ pub fn outside(pid: i32) -> Outside {
     let maps: Vec<String> = read(base.join("maps"))
         .lines()
         .map(|l| {
-            if l.contains("/dev/zero (deleted)") || l.contains("/SYSV") {
+            if l.contains("/dev/zero (deleted)") || l.contains("/SYSV") || l.contains("/memfd:") {
                 let mut parts: Vec<&str> = l.split_whitespace().collect();
                 if parts.len() > 4 {
                     parts[4] = "INODE";
@@ -119,10 +119,14 @@ pub fn outside(pid: i32) -> Outside {
         nums.sort_unstable();
         for n in nums {
             let info = read(base.join(format!("fdinfo/{n}")));
-            let keep: Vec<&str> = info
+            let mut keep: Vec<String> = info
                 .lines()
                 .filter(|l| l.starts_with("pos:") || l.starts_with("flags:") || l.starts_with("eventfd-count") || l.starts_with("sigmask") || l.starts_with("clockid") || l.starts_with("tfd:"))
+                // An epoll target's inode is new if it is a pipe or socket.
+                .map(|l| if l.starts_with("tfd:") { l.split_whitespace().filter(|w| !w.starts_with("ino:")).collect::<Vec<_>>().join(" ") } else { l.to_string() })
                 .collect();
+            // epoll lists its targets in kernel-pointer order.
+            keep.sort();
             let target = link(base.join(format!("fd/{n}")));
             // Pipes and sockets get new inode numbers.
             let target = match target.split_once(":[") {

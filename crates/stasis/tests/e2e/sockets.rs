@@ -14,3 +14,14 @@ fn unix_sockets_keep_queues_names_and_connections() {
     w.dump_restore();
     w.finish();
 }
+
+#[test]
+fn eventfd_epoll_signalfd_timerfd_inotify_memfd_keep_working() {
+    if !crate::util::require_root() {
+        return;
+    }
+    let _g = serial();
+    let mut w = Workload::start("anon", &[]);
+    w.dump_restore();
+    w.finish();
+}

@@ -133,14 +133,16 @@ static void wl_ready(void)
 	wl_write_file("ready", pid);
 }
 
-/* Wait for "check now", sleeping. */
+/* Wait for "check now", sleeping; signals the workload blocked stay
+ * blocked (and pending). */
 static void wl_wait(void)
 {
-	sigset_t none;
+	sigset_t mask;
 
-	sigemptyset(&none);
+	sigprocmask(SIG_BLOCK, NULL, &mask);
+	sigdelset(&mask, SIGUSR2);
 	while (!wl_go)
-		sigsuspend(&none);
+		sigsuspend(&mask);
 }
 
 /* Write the verdict and exit. */
