@@ -239,6 +239,24 @@ pub struct Restored {
     pub stats: RestoreStats,
 }
 
+/// The established TCP connections in the images.
+fn tcp_connections(files: &OpenFiles) -> Vec<crate::netlock::Conn> {
+    files
+        .entries
+        .values()
+        .filter_map(|e| e.isk.as_ref())
+        .filter(|i| i.proto == libc::IPPROTO_TCP as u32 && i.state == 1)
+        .filter_map(|i| {
+            Some(crate::netlock::Conn {
+                local: crate::netlock::ip_of(&i.src_addr)?,
+                lport: i.src_port as u16,
+                remote: crate::netlock::ip_of(&i.dst_addr)?,
+                rport: i.dst_port as u16,
+            })
+        })
+        .collect()
+}
+
 pub fn restore(o: &RestoreOptions) -> Result<Restored> {
     let t0 = Instant::now();
     let cp = Checkpoint::open(&o.images_dir)?;
@@ -260,6 +278,13 @@ pub fn restore(o: &RestoreOptions) -> Result<Restored> {
         for t in if p.entry.threads.is_empty() { vec![p.entry.pid] } else { p.entry.threads.clone() } {
             wait_pid_free(t as Pid)?;
         }
+    }
+    // Until every connection is back, no packet of theirs may pass: a
+    // window probe from a repaired socket to one not yet made would be
+    // answered with a reset.
+    let conns = tcp_connections(&files);
+    if o.tcp_established {
+        crate::netlock::lock(&conns)?;
     }
     // Tasks orphaned by a failed restore must come back to us.
     task::set_child_subreaper()?;
@@ -294,20 +319,6 @@ pub fn restore(o: &RestoreOptions) -> Result<Restored> {
     fault::point("release")?;
     release(&plans, &mut world)?;
     // The connections are back: let their packets through again.
-    let conns: Vec<crate::netlock::Conn> = files
-        .entries
-        .values()
-        .filter_map(|e| e.isk.as_ref())
-        .filter(|i| i.proto == libc::IPPROTO_TCP as u32 && i.state == 1)
-        .filter_map(|i| {
-            Some(crate::netlock::Conn {
-                local: crate::netlock::ip_of(&i.src_addr)?,
-                lport: i.src_port as u16,
-                remote: crate::netlock::ip_of(&i.dst_addr)?,
-                rport: i.dst_port as u16,
-            })
-        })
-        .collect();
     if let Err(e) = crate::netlock::unlock(&conns) {
         tracing::warn!("cannot remove the network lock of restored connections: {e}");
     }

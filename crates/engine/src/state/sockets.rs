@@ -112,8 +112,6 @@ fn fmt_inet(words: &[u32], port: u16) -> String {
 // --- options ------------------------------------------------------------
 
 const SO_BUF_LOCK: i32 = 72;
-const SOCK_SNDBUF_LOCK: u32 = 1;
-const SOCK_RCVBUF_LOCK: u32 = 2;
 
 fn int_opt(fd: BorrowedFd<'_>, level: i32, opt: i32) -> Option<u32> {
     net::getsockopt_int(fd, level, opt).ok().map(|v| v as u32)
@@ -168,15 +166,15 @@ fn set_bool(fd: BorrowedFd<'_>, opt: i32, v: Option<bool>) -> Result<()> {
 }
 
 pub fn restore_opts(fd: BorrowedFd<'_>, o: &SkOptsEntry) -> Result<()> {
-    let lock = o.so_buf_lock.unwrap_or(SOCK_SNDBUF_LOCK | SOCK_RCVBUF_LOCK);
-    // The kernel doubles what it is given; force, so limits do not clip it.
-    if lock & SOCK_SNDBUF_LOCK != 0 && o.so_sndbuf > 0 {
+    // The sizes as they were (the kernel doubles what it is given; force,
+    // so limits do not clip it), then whether the kernel may tune them.
+    if o.so_sndbuf > 0 {
         net::setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, (o.so_sndbuf / 2) as i32)?;
     }
-    if lock & SOCK_RCVBUF_LOCK != 0 && o.so_rcvbuf > 0 {
+    if o.so_rcvbuf > 0 {
         net::setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, (o.so_rcvbuf / 2) as i32)?;
     }
-    if o.so_buf_lock.is_some() {
+    if let Some(lock) = o.so_buf_lock {
         let _ = net::setsockopt_int(fd, libc::SOL_SOCKET, SO_BUF_LOCK, lock as i32);
     }
     for (opt, s, us) in [(libc::SO_SNDTIMEO, o.so_snd_tmo_sec, o.so_snd_tmo_usec), (libc::SO_RCVTIMEO, o.so_rcv_tmo_sec, o.so_rcv_tmo_usec)] {
@@ -741,9 +739,12 @@ pub fn build(
             }
         }
     }
-    // Inet sockets.
-    for f in files.values() {
-        let Some(i) = &f.isk else { continue };
+    // Inet sockets: listeners and other bound sockets first, repaired
+    // connections last (repair mode lets them share a listener's port;
+    // a listener cannot bind next to a connection that is out of repair).
+    let mut inet: Vec<&InetSkEntry> = files.values().filter_map(|f| f.isk.as_ref()).collect();
+    inet.sort_by_key(|i| (i.proto == libc::IPPROTO_TCP as u32 && i.state == u32::from(TCP_ESTABLISHED), i.id));
+    for i in inet {
         let fd = build_inet(i, streams, tcp_established)?;
         s.by_id.insert(i.id, fd);
     }
@@ -899,7 +900,12 @@ fn repair_restore(fd: BorrowedFd<'_>, st: &TcpStreamEntry, inq: &[u8], outq: &[u
     if let Some(ts) = st.timestamp {
         net::setsockopt_int(fd, libc::IPPROTO_TCP, TCP_TIMESTAMP, ts as i32)?;
     }
-    // Queues: in repair mode, sending fills the selected queue.
+    // Queues: in repair mode, sending fills the selected queue. Nothing
+    // drains a queue in repair mode, so the buffers must hold it all
+    // (their real sizes are set afterwards).
+    let room = |len: usize| (len + (256 << 10)).min(i32::MAX as usize / 2) as i32;
+    net::setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, room(outq.len()))?;
+    net::setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, room(inq.len()))?;
     if !inq.is_empty() {
         net::setsockopt_int(fd, libc::IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE)?;
         send_all(fd, inq)?;
@@ -918,7 +924,14 @@ fn repair_restore(fd: BorrowedFd<'_>, st: &TcpStreamEntry, inq: &[u8], outq: &[u
 
 fn send_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> Result<()> {
     while !data.is_empty() {
-        let n = net::sendmsg(fd, data, None, 0)?;
+        // Never wait: in repair mode nothing would wake us.
+        let n = net::sendmsg(fd, data, None, libc::MSG_DONTWAIT).map_err(|e| {
+            if e.raw_os_error() == Some(libc::EAGAIN) {
+                Error::Unsupported(format!("{} bytes of queued data do not fit in the socket's buffer", data.len()))
+            } else {
+                e.into()
+            }
+        })?;
         data = &data[n..];
     }
     Ok(())

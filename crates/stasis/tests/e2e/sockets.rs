@@ -25,3 +25,53 @@ fn eventfd_epoll_signalfd_timerfd_inotify_memfd_keep_working() {
     w.dump_restore();
     w.finish();
 }
+
+/// TCP (loopback, a full window, IPv6) and UDP sockets, plus a connection
+/// to a server of ours outside the tree. Without `--tcp-established` the
+/// dump and the restore refuse, naming the connection, and change
+/// nothing; with it, the outside server writes while the process is gone,
+/// and after restore the connection delivers that data and answers, with
+/// no reset.
+#[test]
+fn inet_sockets_survive_and_an_outside_peer_sees_no_reset() {
+    use std::io::{Read, Write};
+    if !crate::util::require_root() {
+        return;
+    }
+    let _g = serial();
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let greeter = std::thread::spawn(move || {
+        let (mut s, _) = server.accept().unwrap();
+        let mut hello = [0u8; 19];
+        s.read_exact(&mut hello).unwrap();
+        assert_eq!(&hello, b"hello-from-workload");
+        s.write_all(b"hello-from-test").unwrap();
+        s
+    });
+    let mut w = Workload::start("inet", &[&format!("peer={port}")]);
+    let mut peer = greeter.join().unwrap();
+
+    let o = w.dump_with(&[]);
+    let err = crate::util::text(&o.stderr);
+    assert!(!o.status.success() && err.contains("--tcp-established") && err.contains("established TCP connection 127.0.0.1:"), "{err}");
+    assert!(std::path::Path::new(&format!("/proc/{}", w.pid)).exists(), "a refused dump killed the workload");
+
+    w.dump(&["--tcp-established"]);
+    // The process is gone: this goes out, is held back, and is sent again
+    // after the restore.
+    peer.write_all(b"written-during-the-gap").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let o = w.restore_with(&[]);
+    assert!(!o.status.success() && crate::util::text(&o.stderr).contains("--tcp-established"), "{}", crate::util::text(&o.stderr));
+    assert!(!std::path::Path::new(&format!("/proc/{}", w.pid)).exists(), "a refused restore left the process behind");
+    w.restore(&["--tcp-established"], &[]);
+    let answer = std::thread::spawn(move || {
+        peer.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+        let mut buf = [0u8; 20];
+        peer.read_exact(&mut buf).map(|_| buf)
+    });
+    w.finish();
+    let got = answer.join().unwrap().expect("the outside peer's connection");
+    assert_eq!(&got, b"answer-after-restore");
+}
