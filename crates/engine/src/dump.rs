@@ -95,7 +95,7 @@ pub fn dump(o: &DumpOptions) -> Result<DumpStats> {
                 // Connections to the outside must not be reset while the
                 // process is gone; their sockets vanish silently (they are
                 // in repair mode when the tasks die).
-                if let Err(e) = netlock::lock(&external_connections(&table)) {
+                if let Err(e) = netlock::lock(&external_connections(&table)).map(drop) {
                     table.inet.release();
                     freeze::release(&mut tree, Release::Resume);
                     return Err(e);

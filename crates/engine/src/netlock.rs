@@ -61,19 +61,45 @@ fn nft(script: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Drop every packet of these connections until [`unlock`].
-pub fn lock(conns: &[Conn]) -> Result<()> {
+/// Drop every packet of these connections until [`unlock`]. Returns the
+/// connections that were not locked already (a dump locks the ones to the
+/// outside; a restore locks all of them).
+pub fn lock(conns: &[Conn]) -> Result<Vec<Conn>> {
     if conns.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
+    }
+    let listing = nft("list table inet stasis\n").unwrap_or_default();
+    let conns: Vec<Conn> = conns.iter().filter(|c| !listing.contains(&format!("\"{}\"", c.tag()))).cloned().collect();
+    if conns.is_empty() {
+        return Ok(conns);
     }
     let mut script = String::from(
         "table inet stasis {\n chain input { type filter hook input priority -200; policy accept; }\n chain output { type filter hook output priority -200; policy accept; }\n}\n",
     );
-    for c in conns {
+    for c in &conns {
         let [inp, outp] = c.rules();
         script.push_str(&format!("add rule inet stasis input {inp}\nadd rule inet stasis output {outp}\n"));
     }
-    nft(&script).map(drop)
+    nft(&script)?;
+    Ok(conns)
+}
+
+/// Unlocks its connections when dropped, unless disarmed: a failed
+/// restore takes back the rules it added.
+pub struct Guard(pub Vec<Conn>);
+
+impl Guard {
+    pub fn disarm(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Err(e) = unlock(&self.0) {
+            tracing::warn!("cannot remove the network lock of connections: {e}");
+        }
+    }
 }
 
 /// Remove the rules of these connections (and the table once empty).

@@ -283,9 +283,7 @@ pub fn restore(o: &RestoreOptions) -> Result<Restored> {
     // window probe from a repaired socket to one not yet made would be
     // answered with a reset.
     let conns = tcp_connections(&files);
-    if o.tcp_established {
-        crate::netlock::lock(&conns)?;
-    }
+    let lock_guard = crate::netlock::Guard(if o.tcp_established { crate::netlock::lock(&conns)? } else { Vec::new() });
     // Tasks orphaned by a failed restore must come back to us.
     task::set_child_subreaper()?;
     fault::point("fork")?;
@@ -319,6 +317,7 @@ pub fn restore(o: &RestoreOptions) -> Result<Restored> {
     fault::point("release")?;
     release(&plans, &mut world)?;
     // The connections are back: let their packets through again.
+    lock_guard.disarm();
     if let Err(e) = crate::netlock::unlock(&conns) {
         tracing::warn!("cannot remove the network lock of restored connections: {e}");
     }

@@ -75,3 +75,60 @@ fn inet_sockets_survive_and_an_outside_peer_sees_no_reset() {
     let got = answer.join().unwrap().expect("the outside peer's connection");
     assert_eq!(&got, b"answer-after-restore");
 }
+
+/// What stasis cannot save is refused in one line naming the pid, the fd
+/// and its kind, and the target goes on untouched: its object still
+/// works afterwards (checked by the workload itself).
+#[test]
+fn unsaveable_descriptors_are_refused_and_the_target_runs_on() {
+    if !crate::util::require_root() {
+        return;
+    }
+    let _g = serial();
+    for (kind, says) in [
+        ("io_uring", "is an io_uring instance"),
+        ("perf", "is a perf event"),
+        ("userfaultfd", "is a userfaultfd"),
+        ("netlink", "is a netlink socket"),
+        ("scm", "has file descriptors in flight"),
+        ("pending", "connections not yet accepted"),
+    ] {
+        let w = Workload::start("unsaveable", &[kind]);
+        let before = outside(w.pid);
+        let o = w.dump_with(&[]);
+        let err = crate::util::text(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{kind}: {err}");
+        assert!(err.contains(&format!("fd 3 of {}", w.pid)) && err.contains(says) && err.lines().count() == 1, "{kind}: {err}");
+        let d = diff_outside(&before, &outside(w.pid), &[]);
+        assert!(d.is_empty(), "{kind}: the refused dump changed the target:\n{}", d.join("\n"));
+        w.finish();
+    }
+}
+
+/// A datagram socket connected to a socket outside the tree (a log
+/// daemon, say) is refused without `--ext-unix-sk`; with it, the restored
+/// socket is connected to the same name again and its messages arrive.
+#[test]
+fn external_unix_peer_needs_ext_unix_sk_and_is_reconnected() {
+    if !crate::util::require_root() {
+        return;
+    }
+    let _g = serial();
+    let tmp = crate::util::TempDir::new("ext-unix");
+    let path = tmp.join("log.sock");
+    let daemon = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    daemon.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let mut w = Workload::start("extpeer", &[path.to_str().unwrap()]);
+    let mut buf = [0u8; 64];
+    let n = daemon.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"before");
+
+    let o = w.dump_with(&[]);
+    let err = crate::util::text(&o.stderr);
+    assert!(!o.status.success() && err.contains("--ext-unix-sk") && err.contains(path.to_str().unwrap()), "{err}");
+    w.dump(&["--ext-unix-sk"]);
+    w.restore(&["--ext-unix-sk"], &[]);
+    w.finish();
+    let n = daemon.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"after-restore");
+}
