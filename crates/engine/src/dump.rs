@@ -196,6 +196,11 @@ fn dump_frozen(o: &DumpOptions, tree: &Tree, table: &mut files::FileTable, stats
     let mut next_id = [2u32; 4];
     let mut shmem = std::collections::BTreeMap::new();
     let mut ids: Vec<(Pid, TaskKobjIdsEntry)> = Vec::new();
+    // Ptys with their master in the tree, found before any fd is dumped.
+    let pidfds: Vec<(Pid, std::os::fd::OwnedFd)> =
+        tree.procs.iter().filter(|p| p.zombie.is_none()).map(|p| Ok((p.pid, task::pidfd_open(p.pid)?))).collect::<Result<_>>()?;
+    table.ptys = crate::state::tty::PtyDump::scan(&pidfds.iter().map(|(p, f)| (*p, std::os::fd::AsFd::as_fd(f))).collect::<Vec<_>>())?;
+    drop(pidfds);
     for p in &tree.procs {
         if let Some(status) = p.zombie {
             images.push(zombie_image(o, p, status)?);

@@ -452,6 +452,7 @@ fn create_tree(ctx: &mut Ctx<'_>, plans: &[ProcessPlan], world: &mut World) -> R
             s.call("close_range", libc::SYS_close_range, &[0, u64::from(u32::MAX), 0])?;
             if root.entry.sid == root.entry.pid {
                 s.call("setsid", libc::SYS_setsid, &[])?;
+                take_ctty(&mut s, ctx.files, root_pid)?;
             } else if !o.shell_job {
                 return Err(Error::Refused(format!("process {root_pid} is not a session leader; use --shell-job")));
             }
@@ -467,6 +468,7 @@ fn create_tree(ctx: &mut Ctx<'_>, plans: &[ProcessPlan], world: &mut World) -> R
     grow_from(ctx, plans, world, 0)?;
 
     set_groups(plans, world, keep, scratch)?;
+    set_foregrounds(plans, world, ctx.files, keep, &scratch)?;
     finish_zombies(plans, world, keep, scratch)?;
     Ok(())
 }
@@ -582,12 +584,50 @@ fn fork_child(ctx: &mut Ctx<'_>, plans: &[ProcessPlan], world: &mut World, i: us
     t.set_options(PUPPET_OPTIONS)?;
     if plan.entry.sid == plan.entry.pid {
         let mut s = session(t, pid, keep)?;
-        let r = s.call("setsid", libc::SYS_setsid, &[]).map(drop);
+        let r = s.call("setsid", libc::SYS_setsid, &[]).map(drop).and_then(|()| take_ctty(&mut s, ctx.files, pid));
         let e = s.end();
         r?;
         e?;
     }
     Ok(idx)
+}
+
+/// A new session leader takes its controlling terminal (one of the tree's
+/// ptys), before it forks the rest of its session, who inherit it.
+fn take_ctty(s: &mut Session<'_>, files: &mut OpenFiles, pid: Pid) -> Result<()> {
+    let entries = files.entries.clone();
+    let Some(tty) = files.ptys.ctty_of(&entries, pid as u32)? else { return Ok(()) };
+    let courier = Courier::new(s, 100)?;
+    let r = crate::state::tty::set_ctty(s, &courier, &tty);
+    courier.close(s)?;
+    r
+}
+
+/// Each pty that is a session's terminal gets its foreground group back,
+/// set by the session leader (still the foreground group itself, so the
+/// kernel lets it).
+fn set_foregrounds(plans: &[ProcessPlan], world: &World, files: &OpenFiles, keep: u64, scratch: &Scratch) -> Result<()> {
+    for (sid, pgrp) in files.ptys.foregrounds() {
+        let Some(p) = world.proc_of(sid as Pid) else { continue };
+        if pgrp == sid || !plans.iter().any(|pl| pl.entry.pgid == pgrp) {
+            continue;
+        }
+        let mut s = session(&p.tasks[0].tracee, p.pid, keep)?;
+        let r = (|| -> Result<()> {
+            s.write(scratch.at(0), &pgrp.to_ne_bytes())?;
+            // The leader's descriptor 0-2 may not be the terminal: open it
+            // by its name, /dev/tty, which is the controlling terminal.
+            let path = crate::state::files::write_cstr(&s, scratch, 8, "/dev/tty")?;
+            let fd = s.call("open(/dev/tty)", libc::SYS_openat, &[libc::AT_FDCWD as u64, path.0, (libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) as u64, 0])?;
+            let r = s.call("ioctl(TIOCSPGRP)", libc::SYS_ioctl, &[fd, crate::state::tty::TIOCSPGRP, scratch.at(0).0]);
+            s.call("close", libc::SYS_close, &[fd])?;
+            r.map(drop)
+        })();
+        let e = s.end();
+        r.map_err(|er| Error::Unsupported(format!("cannot give the terminal of session {sid} to group {pgrp}: {}", crate::error::detail(&er))))?;
+        e?;
+    }
+    Ok(())
 }
 
 /// Process groups: leaders first, then members; a group whose leader has

@@ -109,3 +109,4 @@ pub fn openpty() -> Result<(OwnedFd, OwnedFd)> {
     // SAFETY: both descriptors were just created for us.
     Ok(unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) })
 }
+

@@ -65,6 +65,8 @@ pub struct FileTable {
     pub sk_queues: Vec<(SkPacketEntry, Vec<u8>)>,
     /// memfd inodes by inode number: (entry, a path that opens it).
     pub memfds: BTreeMap<u64, (MemfdInodeEntry, PathBuf)>,
+    /// Ptys whose master is in the tree.
+    pub ptys: super::tty::PtyDump,
 }
 
 impl FileTable {
@@ -286,6 +288,13 @@ impl FileTable {
             }
             w.finish()?;
         }
+        if !self.ptys.infos.is_empty() {
+            let mut w = ImageWriter::create(&dir.join("tty-info.img"), kind("TTY_INFO"))?;
+            for e in self.ptys.infos.values() {
+                w.put(e)?;
+            }
+            w.finish()?;
+        }
         if !self.remaps.is_empty() {
             let mut w = ImageWriter::create(&dir.join("remap-fpath.img"), kind("REMAP_FPATH"))?;
             for r in &self.remaps {
@@ -426,6 +435,20 @@ fn dump_file(
         return Ok(());
     }
     if link.starts_with('/') && (ft.is_file() || ft.is_dir() || ft.is_char_device() || ft.is_block_device()) {
+        if let Some(end) = super::tty::end_of(md.rdev(), &info.text).filter(|&e| table.ptys.inside(e)) {
+            // A pty of the tree's own: the path as a file entry beside it.
+            let what = format!("fd {fd} of {pid} ({link})");
+            let tty_info_id = table.ptys.info(end, f, &what)?;
+            let regf = table.alloc();
+            table.add_reg(dir, regf, link, f, md, info.flags & !O_CLOEXEC, 0)?;
+            table.entries.push(FileEntry {
+                r#type: FdTypes::TTY,
+                id,
+                tty: Some(TtyFileEntry { id, tty_info_id, flags: info.flags & !O_CLOEXEC, fown: fown(), regf_id: Some(regf) }),
+                ..FileEntry::default()
+            });
+            return Ok(());
+        }
         if ft.is_char_device() && is_tty(md.rdev()) {
             if !table.shell_job {
                 return Err(Error::Unsupported(format!(
@@ -495,6 +518,8 @@ pub struct OpenFiles {
     opened: HashMap<u32, OwnedFd>,
     /// Deleted files we recreated to open them: unlinked once opened.
     ghosts_made: Vec<PathBuf>,
+    /// Ptys of the tree, made on first use.
+    pub ptys: super::tty::Ptys,
 }
 
 impl OpenFiles {
@@ -559,6 +584,10 @@ impl OpenFiles {
             fifos: HashMap::new(),
             opened: HashMap::new(),
             ghosts_made: Vec::new(),
+            ptys: super::tty::Ptys::load(match cp.open_optional("TTY_INFO")? {
+                Some(mut r) => r.all::<TtyInfoEntry>()?,
+                None => Vec::new(),
+            }),
         })
     }
 
@@ -612,6 +641,9 @@ impl OpenFiles {
         }
         if let Some(m) = &e.memfd {
             return self.open_memfd(m, flags_override);
+        }
+        if let Some(t) = &e.tty {
+            return self.ptys.open(&self.entries, id, t);
         }
         let Some(reg) = &e.reg else {
             return Err(Error::Unsupported(format!(

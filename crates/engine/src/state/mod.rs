@@ -9,3 +9,4 @@ pub mod regs;
 pub mod signals;
 pub mod sockets;
 pub mod timers;
+pub mod tty;

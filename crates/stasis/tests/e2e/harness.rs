@@ -109,7 +109,7 @@ pub fn outside(pid: i32) -> Outside {
     if let Some(i) = stat.rfind(')') {
         let w: Vec<&str> = stat[i + 2..].split_whitespace().collect();
         // ppid pgrp session tty_nr ... priority nice num_threads ... rt_priority policy
-        for (name, idx) in [("ppid", 1), ("pgrp", 2), ("session", 3), ("priority", 15), ("nice", 16), ("rt_priority", 37), ("policy", 38)] {
+        for (name, idx) in [("ppid", 1), ("pgrp", 2), ("session", 3), ("tty_nr", 4), ("tpgid", 5), ("priority", 15), ("nice", 16), ("rt_priority", 37), ("policy", 38)] {
             f.insert(format!("stat.{name}"), w.get(idx).unwrap_or(&"?").to_string());
         }
     }

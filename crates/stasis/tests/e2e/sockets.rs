@@ -132,3 +132,18 @@ fn external_unix_peer_needs_ext_unix_sk_and_is_reconnected() {
     let n = daemon.recv(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"after-restore");
 }
+
+/// A pty inside the tree: master in the workload, slave the controlling
+/// terminal of its child's session, with a foreground group blocked in a
+/// read. After restore the same pty carries a typed line to the reader,
+/// which still has its terminal, session, foreground group and settings.
+#[test]
+fn pty_pair_inside_the_tree_keeps_its_session_and_settings() {
+    if !crate::util::require_root() {
+        return;
+    }
+    let _g = serial();
+    let mut w = Workload::start("pty", &[]);
+    w.dump_restore();
+    w.finish();
+}
