@@ -89,6 +89,7 @@ fn unsaveable_descriptors_are_refused_and_the_target_runs_on() {
         ("io_uring", "is an io_uring instance"),
         ("perf", "is a perf event"),
         ("userfaultfd", "is a userfaultfd"),
+        ("bpf", "is a BPF object"),
         ("netlink", "is a netlink socket"),
         ("scm", "has file descriptors in flight"),
         ("pending", "connections not yet accepted"),

@@ -1,12 +1,13 @@
 /*
  * Descriptors stasis cannot save, one per run, always at fd 3 (the kind
  * is the argument after DIR): an io_uring instance, a perf event, a
- * userfaultfd, a netlink socket, a unix socket with a descriptor in
+ * userfaultfd, a BPF map, a netlink socket, a unix socket with a descriptor in
  * flight, a TCP listener with a connection not yet accepted. The dump
  * must refuse and leave us untouched: on "check now" the object still
  * works as before.
  */
 #include "wl.h"
+#include <linux/bpf.h>
 #include <linux/io_uring.h>
 #include <linux/netlink.h>
 #include <linux/perf_event.h>
@@ -58,6 +59,22 @@ int main(int argc, char **argv)
 		struct uffdio_api api = {.api = UFFD_API};
 		if (ioctl(3, UFFDIO_API, &api))
 			wl_die("UFFDIO_API");
+	} else if (kind_is("bpf", argc, argv)) {
+		union bpf_attr a;
+		memset(&a, 0, sizeof(a));
+		a.map_type = BPF_MAP_TYPE_ARRAY;
+		a.key_size = 4;
+		a.value_size = 8;
+		a.max_entries = 1;
+		at3(syscall(SYS_bpf, BPF_MAP_CREATE, &a, sizeof(a)));
+		uint32_t key = 0;
+		uint64_t val = 0x5ca1ab1e;
+		memset(&a, 0, sizeof(a));
+		a.map_fd = 3;
+		a.key = (uintptr_t)&key;
+		a.value = (uintptr_t)&val;
+		if (syscall(SYS_bpf, BPF_MAP_UPDATE_ELEM, &a, sizeof(a)))
+			wl_die("bpf map update");
 	} else if (kind_is("netlink", argc, argv)) {
 		at3(socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE));
 	} else if (kind_is("scm", argc, argv)) {
@@ -118,6 +135,15 @@ int main(int argc, char **argv)
 		struct uffdio_api api = {.api = UFFD_API};
 		/* A second UFFDIO_API is refused: the first one took. */
 		CHECK(ioctl(3, UFFDIO_API, &api) < 0 && errno == EINVAL, "userfaultfd lost its API handshake");
+	} else if (kind_is("bpf", argc, argv)) {
+		union bpf_attr a;
+		uint32_t key = 0;
+		uint64_t val = 0;
+		memset(&a, 0, sizeof(a));
+		a.map_fd = 3;
+		a.key = (uintptr_t)&key;
+		a.value = (uintptr_t)&val;
+		CHECK(syscall(SYS_bpf, BPF_MAP_LOOKUP_ELEM, &a, sizeof(a)) == 0 && val == 0x5ca1ab1e, "bpf map holds %#lx", (unsigned long)val);
 	} else if (kind_is("netlink", argc, argv)) {
 		int ty = 0;
 		socklen_t l = sizeof(ty);
