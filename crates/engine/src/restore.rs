@@ -468,7 +468,7 @@ fn create_tree(ctx: &mut Ctx<'_>, plans: &[ProcessPlan], world: &mut World) -> R
     grow_from(ctx, plans, world, 0)?;
 
     set_groups(plans, world, keep, scratch)?;
-    set_foregrounds(plans, world, ctx.files, keep, &scratch)?;
+    set_foregrounds(plans, world, ctx.files, keep, scratch)?;
     finish_zombies(plans, world, keep, scratch)?;
     Ok(())
 }

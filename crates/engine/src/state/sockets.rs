@@ -229,7 +229,7 @@ pub fn peek_queue(fd: BorrowedFd<'_>, what: &str) -> Result<Vec<Queued>> {
     let mut out = Vec::new();
     let pending = {
         let mut v = 0u64;
-        stasis_sys::net::ioctl_u64(fd, libc::FIONREAD as u64, &mut v).map(|_| v as u32 as usize).unwrap_or(0)
+        stasis_sys::net::ioctl_u64(fd, libc::FIONREAD, &mut v).map(|_| v as u32 as usize).unwrap_or(0)
     };
     net::setsockopt_int(fd, libc::SOL_SOCKET, SO_PEEK_OFF, 0)?;
     let r = (|| -> Result<()> {
@@ -423,8 +423,8 @@ pub struct InetDump {
 
 impl InetDump {
     fn tcp_info(&mut self, family: i32, ino: u32) -> Result<Option<diag::InetInfo>> {
-        if !self.tcp_diag.contains_key(&family) {
-            self.tcp_diag.insert(family, diag::tcp_sockets(family)?);
+        if let std::collections::btree_map::Entry::Vacant(v) = self.tcp_diag.entry(family) {
+            v.insert(diag::tcp_sockets(family)?);
         }
         Ok(self.tcp_diag.get(&family).and_then(|m| m.get(&ino).copied()))
     }
@@ -562,8 +562,8 @@ fn repair_dump(fd: BorrowedFd<'_>, ino: u32, what: &str, repaired: &mut Vec<Owne
         data.truncate(got);
         Ok((seq, data))
     };
-    let (inq_seq, inq) = queue(TCP_RECV_QUEUE, libc::FIONREAD as u64)?;
-    let (outq_seq, outq) = queue(TCP_SEND_QUEUE, libc::TIOCOUTQ as u64)?;
+    let (inq_seq, inq) = queue(TCP_RECV_QUEUE, libc::FIONREAD)?;
+    let (outq_seq, outq) = queue(TCP_SEND_QUEUE, libc::TIOCOUTQ)?;
     let mut unsq = 0u64;
     let _ = net::ioctl_u64(fd, SIOCOUTQNSD, &mut unsq);
     let info = tcp_info_raw(fd)?;

@@ -210,7 +210,7 @@ fn criu_sleep_vector_restores() {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
     end_vector(pid);
     assert!(stat.contains("(sleep) S"), "{stat}");
-    assert_eq!(cmdline, "/usr/bin/sleep\0100000\0");
+    assert_eq!(cmdline, "/usr/bin/sleep\u{0}100000\u{0}");
     assert!(maps.starts_with("55c7c1b0d000-55c7c1b0f000 r--p 00000000") && maps.contains("/usr/bin/sleep"), "{maps}");
     assert!(maps.contains("7ffeb10c9000-7ffeb10ea000 rw-p 00000000 00:00 0                          [stack]"), "{maps}");
 }
