@@ -39,5 +39,8 @@ pub struct RestoreOptions {
     pub pidfile: Option<PathBuf>,
     /// Restore established TCP connections (`--tcp-established`).
     pub tcp_established: bool,
+    /// Reconnect unix sockets to their peers outside the tree by name
+    /// (`--ext-unix-sk`).
+    pub ext_unix_sk: bool,
     pub progress: bool,
 }

@@ -239,22 +239,38 @@ pub struct Restored {
     pub stats: RestoreStats,
 }
 
+/// Sockets that need a flag to be restored, refused before any task exists.
+fn preflight_sockets(files: &OpenFiles, o: &RestoreOptions) -> Result<()> {
+    for e in files.entries.values() {
+        if let Some(u) = e.usk.as_ref().filter(|u| u.uflags & crate::state::sockets::USK_EXTERN != 0 && !o.ext_unix_sk) {
+            return Err(Error::Refused(format!(
+                "the checkpoint has unix sockets connected to {} outside the tree; restore with --ext-unix-sk to reconnect them",
+                crate::state::sockets::fmt_unix_name(&u.name)
+            )));
+        }
+        if let Some(c) = tcp_connections_of(e).filter(|_| !o.tcp_established) {
+            return Err(Error::Refused(format!(
+                "the checkpoint has an established TCP connection {}:{} -> {}:{}; restore with --tcp-established",
+                c.local, c.lport, c.remote, c.rport
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn tcp_connections_of(e: &FileEntry) -> Option<crate::netlock::Conn> {
+    let i = e.isk.as_ref().filter(|i| i.proto == libc::IPPROTO_TCP as u32 && i.state == 1)?;
+    Some(crate::netlock::Conn {
+        local: crate::netlock::ip_of(&i.src_addr)?,
+        lport: i.src_port as u16,
+        remote: crate::netlock::ip_of(&i.dst_addr)?,
+        rport: i.dst_port as u16,
+    })
+}
+
 /// The established TCP connections in the images.
 fn tcp_connections(files: &OpenFiles) -> Vec<crate::netlock::Conn> {
-    files
-        .entries
-        .values()
-        .filter_map(|e| e.isk.as_ref())
-        .filter(|i| i.proto == libc::IPPROTO_TCP as u32 && i.state == 1)
-        .filter_map(|i| {
-            Some(crate::netlock::Conn {
-                local: crate::netlock::ip_of(&i.src_addr)?,
-                lport: i.src_port as u16,
-                remote: crate::netlock::ip_of(&i.dst_addr)?,
-                rport: i.dst_port as u16,
-            })
-        })
-        .collect()
+    files.entries.values().filter_map(tcp_connections_of).collect()
 }
 
 pub fn restore(o: &RestoreOptions) -> Result<Restored> {
@@ -264,6 +280,7 @@ pub fn restore(o: &RestoreOptions) -> Result<Restored> {
     let mut files = OpenFiles::load(&cp)?;
     files.shell_job = o.shell_job;
     files.tcp_established = o.tcp_established;
+    preflight_sockets(&files, o)?;
     let root = &plans[0];
     let root_pid = root.pid();
     if root.zombie.is_some() {

@@ -31,7 +31,7 @@ pub struct RestoreArgs {
     /// Restore established TCP connections saved with --tcp-established
     #[arg(long = "tcp-established")]
     tcp_established: bool,
-    /// Accepted for compatibility: unix sockets connected outside are reconnected by name
+    /// Reconnect unix sockets that were connected outside the tree (dumped with --ext-unix-sk) by name
     #[arg(long = "ext-unix-sk")]
     ext_unix_sk: bool,
     /// Write the pid of the restored root task to this file
@@ -40,7 +40,6 @@ pub struct RestoreArgs {
 }
 
 pub fn run(a: RestoreArgs) -> Result<ExitCode> {
-    let _ = a.ext_unix_sk; // reconnecting by name needs nothing more at restore
     let work = a.work_dir.clone().unwrap_or_else(|| a.images_dir.clone());
     logging::init(logging::verbosity(&a.verbosity)?, logging::log_path(&a.log_file, &work))?;
     let opts = RestoreOptions {
@@ -49,6 +48,7 @@ pub fn run(a: RestoreArgs) -> Result<ExitCode> {
         shell_job: a.shell_job,
         pidfile: a.pidfile,
         tcp_established: a.tcp_established,
+        ext_unix_sk: a.ext_unix_sk,
         progress: std::io::stderr().is_terminal(),
     };
     let status = stasis_engine::restore(&opts)

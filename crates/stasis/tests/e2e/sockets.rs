@@ -128,6 +128,10 @@ fn external_unix_peer_needs_ext_unix_sk_and_is_reconnected() {
     let err = crate::util::text(&o.stderr);
     assert!(!o.status.success() && err.contains("--ext-unix-sk") && err.contains(path.to_str().unwrap()), "{err}");
     w.dump(&["--ext-unix-sk"]);
+    let o = w.restore_with(&[]);
+    let err = crate::util::text(&o.stderr);
+    assert!(!o.status.success() && err.contains("--ext-unix-sk") && err.contains(path.to_str().unwrap()), "{err}");
+    assert!(!std::path::Path::new(&format!("/proc/{}", w.pid)).exists(), "a refused restore left the process behind");
     w.restore(&["--ext-unix-sk"], &[]);
     w.finish();
     let n = daemon.recv(&mut buf).unwrap();
