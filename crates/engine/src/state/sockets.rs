@@ -329,6 +329,12 @@ pub fn dump_unix(pid: i32, fd: i32, id: u32, f: &File, ino: u32, flags: u32, u: 
             info.icons.len()
         )));
     }
+    if !info.name.is_empty() && info.name[0] != 0 && info.name[0] != b'/' {
+        return Err(Error::Unsupported(format!(
+            "{what} is bound to the relative path {}, which stasis cannot restore yet",
+            fmt_unix_name(&info.name)
+        )));
+    }
     if !info.name.is_empty() && info.name[0] != 0 {
         // A path: keep its permissions; note if it was removed.
         let path = unix_path(&info.name).unwrap_or(std::path::Path::new(""));
