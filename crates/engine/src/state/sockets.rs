@@ -279,9 +279,22 @@ pub struct UnixDump {
     pub peers: Vec<(i32, i32, u32)>,
     /// Inodes of every unix socket dumped.
     pub inodes: Vec<u32>,
+    /// Connections waiting in a dumped listener's accept queue:
+    /// (pid, fd of the listener, inode of the client socket).
+    pending: Vec<(i32, i32, u32)>,
+    /// Clients of waiting connections that were dumped.
+    claimed: Vec<u32>,
 }
 
 impl UnixDump {
+    /// The listener that has a connection from client socket `client`
+    /// waiting to be accepted, if any (sock_diag lists a listener's
+    /// waiting connections by their clients' inodes).
+    fn listener_of(&mut self, client: u32) -> Result<Option<u32>> {
+        self.info(client)?;
+        Ok(self.diag.as_ref().and_then(|m| m.values().find(|l| l.state == TCP_LISTEN && l.icons.contains(&client)).map(|l| l.ino)))
+    }
+
     fn info(&mut self, ino: u32) -> Result<UnixInfo> {
         if self.diag.is_none() {
             self.diag = Some(diag::unix_sockets()?);
@@ -323,11 +336,26 @@ pub fn dump_unix(pid: i32, fd: i32, id: u32, f: &File, ino: u32, flags: u32, u: 
         ns_id: Some(2),
         ..UnixSkEntry::default()
     };
-    if info.state == TCP_LISTEN && !info.icons.is_empty() {
-        return Err(Error::Unsupported(format!(
-            "{what} is listening with {} connections not yet accepted; they cannot be saved",
-            info.icons.len()
-        )));
+    // Connections not yet accepted: each client, dumped too, is connected
+    // to the listener again on restore (the kernel gives no way to read
+    // what a client sent before being accepted, so that must be nothing).
+    if info.state == TCP_LISTEN {
+        if info.icons.contains(&0) {
+            return Err(Error::Unsupported(format!("{what} has a connection not yet accepted whose client has closed; it cannot be saved")));
+        }
+        u.pending.extend(info.icons.iter().map(|&i| (pid, fd, i)));
+    } else if info.state == TCP_ESTABLISHED && info.ty != libc::SOCK_DGRAM as u8 {
+        // (Its peer, not yet a socket with an inode, shows as none.)
+        if let Some(listener) = u.listener_of(ino)? {
+            if info.rqlen.1 != 0 {
+                return Err(Error::Unsupported(format!(
+                    "{what} sent {} bytes on a connection not yet accepted; they cannot be saved",
+                    info.rqlen.1
+                )));
+            }
+            u.claimed.push(ino);
+            e.peer = listener;
+        }
     }
     if !info.name.is_empty() && info.name[0] != 0 && info.name[0] != b'/' {
         return Err(Error::Unsupported(format!(
@@ -347,8 +375,8 @@ pub fn dump_unix(pid: i32, fd: i32, id: u32, f: &File, ino: u32, flags: u32, u: 
         }
     }
     let queue = if info.state == TCP_LISTEN { Vec::new() } else { peek_queue(sfd, &what)? };
-    if info.peer != 0 {
-        u.peers.push((pid, fd, info.peer));
+    if e.peer != 0 {
+        u.peers.push((pid, fd, e.peer));
     }
     u.inodes.push(ino);
     Ok((e, queue))
@@ -357,6 +385,11 @@ pub fn dump_unix(pid: i32, fd: i32, id: u32, f: &File, ino: u32, flags: u32, u: 
 /// Entries for peers outside the tree (with `--ext-unix-sk`), or the
 /// refusal naming the first such socket.
 pub fn external_peers(u: &mut UnixDump, ext_ok: bool, next_id: &mut dyn FnMut() -> u32) -> Result<Vec<UnixSkEntry>> {
+    if let Some((pid, fd, _)) = u.pending.iter().find(|(_, _, i)| !u.claimed.contains(i)) {
+        return Err(Error::Unsupported(format!(
+            "unix socket fd {fd} of {pid} is listening with a connection not yet accepted from outside the dumped tree; it cannot be saved"
+        )));
+    }
     let mut out = Vec::new();
     for (pid, fd, peer) in u.peers.clone() {
         if u.inodes.contains(&peer) || out.iter().any(|e: &UnixSkEntry| e.ino == peer) {

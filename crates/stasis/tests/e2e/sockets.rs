@@ -93,8 +93,15 @@ fn unsaveable_descriptors_are_refused_and_the_target_runs_on() {
         ("netlink", "is a netlink socket"),
         ("scm", "has file descriptors in flight"),
         ("pending", "connections not yet accepted"),
+        ("unixpending", "connection not yet accepted from outside the dumped tree"),
     ] {
         let w = Workload::start("unsaveable", &[kind]);
+        let _client = (kind == "unixpending").then(|| {
+            use std::io::Write;
+            let mut c = std::os::unix::net::UnixStream::connect(w.dir.join("pending.sock")).unwrap();
+            c.write_all(b"x").unwrap();
+            c
+        });
         let before = outside(w.pid);
         let o = w.dump_with(&[]);
         let err = crate::util::text(&o.stderr);

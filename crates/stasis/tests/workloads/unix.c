@@ -1,7 +1,7 @@
 /*
  * Unix sockets: stream, datagram and seqpacket socketpairs with data queued
  * both ways; a listening stream socket bound to a path with an accepted
- * connection; an abstract-name datagram socket that received messages
+ * connection and one not yet accepted; an abstract-name datagram socket that received messages
  * from a bound and an unbound sender; a half-closed pair; buffer sizes,
  * SO_PASSCRED and O_NONBLOCK. After restore every queue reads back with
  * its message boundaries, every connection carries data both ways and the
@@ -149,6 +149,12 @@ int main(int argc, char **argv)
 		wl_die("connect dgram");
 	send_str(14, "from-14");
 
+	/* 17: connected to the listener 9, not yet accepted */
+	at(socket(AF_UNIX, SOCK_STREAM, 0), 17);
+	sl = path_addr(&sa, "srv.sock");
+	if (connect(17, (struct sockaddr *)&sa, sl))
+		wl_die("connect pending");
+
 	/* 15/16: 15 wrote and shut down its sending side */
 	pair(SOCK_STREAM, 15, 16);
 	send_str(15, "last-words");
@@ -190,6 +196,14 @@ int main(int argc, char **argv)
 	      got.sun_path);
 	gl = sizeof(got);
 	CHECK(getpeername(10, (struct sockaddr *)&got, &gl) == 0 && !strcmp(got.sun_path, sa.sun_path), "client's peer is %s", got.sun_path);
+	{
+		/* The connection that was waiting is accepted now. */
+		int s = accept4(9, NULL, NULL, SOCK_NONBLOCK);
+		CHECK(s >= 0, "the waiting connection is gone: %s", strerror(errno));
+		if (s >= 0)
+			talk(17, s, "connection accepted after restore");
+		close(s);
+	}
 	{
 		/* The listener accepts a new connection on its path. */
 		int c = socket(AF_UNIX, SOCK_STREAM, 0);

@@ -1,7 +1,9 @@
 /*
  * Descriptors stasis cannot save, one per run, always at fd 3 (the kind
  * is the argument after DIR): an io_uring instance, a perf event, a
- * userfaultfd, a BPF map, a netlink socket, a unix socket with a descriptor in
+ * userfaultfd, a BPF map, a netlink socket, a unix listener with a
+ * connection not yet accepted from outside (the test connects to
+ * DIR/pending.sock and writes "x"), a unix socket with a descriptor in
  * flight, a TCP listener with a connection not yet accepted. The dump
  * must refuse and leave us untouched: on "check now" the object still
  * works as before.
@@ -16,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 
 static void at3(int fd)
 {
@@ -102,6 +105,12 @@ int main(int argc, char **argv)
 		if (sendmsg(4, &m, 0) != 1)
 			wl_die("sendmsg SCM_RIGHTS");
 		close(passed);
+	} else if (kind_is("unixpending", argc, argv)) {
+		struct sockaddr_un a = {.sun_family = AF_UNIX};
+		wl_path(a.sun_path, sizeof(a.sun_path), "pending.sock");
+		at3(socket(AF_UNIX, SOCK_STREAM, 0));
+		if (bind(3, (struct sockaddr *)&a, sizeof(a)) || listen(3, 4))
+			wl_die("unix listen");
 	} else if (kind_is("pending", argc, argv)) {
 		struct sockaddr_in a = {.sin_family = AF_INET};
 		socklen_t l = sizeof(a);
@@ -168,6 +177,10 @@ int main(int argc, char **argv)
 			readlink(p, l, sizeof(l) - 1);
 		}
 		CHECK(!strcmp(l, "/dev/null"), "the descriptor in flight came out as \"%s\"", l);
+	} else if (kind_is("unixpending", argc, argv)) {
+		int s = accept(3, NULL, NULL);
+		char c = 0;
+		CHECK(s >= 0 && read(s, &c, 1) == 1 && c == 'x', "the waiting connection from outside is lost");
 	} else if (kind_is("pending", argc, argv)) {
 		int s = accept(3, NULL, NULL);
 		CHECK(s >= 0, "the pending connection is gone");
