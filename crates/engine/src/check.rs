@@ -127,6 +127,16 @@ pub fn check() -> Vec<Feature> {
         }
         Err(e) => v.push(feature("starting a child to trace (sleep)", true, Err(e.to_string()))),
     }
+    v.push(feature("TCP repair mode (--tcp-established)", false, tcp_repair()));
+    v.push(feature(
+        "nftables, the `nft` command (network lock for --tcp-established)",
+        false,
+        std::process::Command::new("nft")
+            .args(["list", "tables"])
+            .output()
+            .map_err(|e| format!("missing ({e}): install nftables"))
+            .and_then(|o| if o.status.success() { Ok("works".into()) } else { Err(String::from_utf8_lossy(&o.stderr).trim().to_string()) }),
+    ));
     v.push(feature(
         "soft-dirty page tracking (incremental dumps)",
         false,
@@ -137,6 +147,14 @@ pub fn check() -> Vec<Feature> {
         },
     ));
     v
+}
+
+/// Whether a new TCP socket can enter repair mode (needs CAP_NET_ADMIN).
+fn tcp_repair() -> Result<String, String> {
+    let fd = stasis_sys::net::socket(libc::AF_INET, libc::SOCK_STREAM, 0).map_err(|e| e.to_string())?;
+    stasis_sys::net::setsockopt_int(std::os::fd::AsFd::as_fd(&fd), libc::IPPROTO_TCP, 19, 1)
+        .map(|()| "works".into())
+        .map_err(|e| format!("missing: {}", crate::error::detail(&e)))
 }
 
 /// Whether pagemap entries carry the soft-dirty bit (bit 55): a freshly
