@@ -12,7 +12,7 @@ use crate::freeze::{self, Process, Release, Tree};
 use crate::inject::{self, sigbit, Scratch, Session};
 use crate::options::{AfterDump, DumpOptions};
 use crate::progress::Progress;
-use crate::state::{attrs, files, mm, regs, signals, timers};
+use crate::state::{attrs, files, mm, regs, seccomp, signals, timers};
 use crate::{fault, netlock, procfs};
 use stasis_image::file::ImageWriter;
 use stasis_image::kinds::kind;
@@ -196,6 +196,7 @@ fn dump_frozen(o: &DumpOptions, tree: &Tree, table: &mut files::FileTable, stats
     let mut next_id = [2u32; 4];
     let mut shmem = std::collections::BTreeMap::new();
     let mut ids: Vec<(Pid, TaskKobjIdsEntry)> = Vec::new();
+    let mut seccomp_dump = seccomp::SeccompDump::default();
     // Ptys with their master in the tree, found before any fd is dumped.
     let pidfds: Vec<(Pid, std::os::fd::OwnedFd)> =
         tree.procs.iter().filter(|p| p.zombie.is_none()).map(|p| Ok((p.pid, task::pidfd_open(p.pid)?))).collect::<Result<_>>()?;
@@ -211,7 +212,8 @@ fn dump_frozen(o: &DumpOptions, tree: &Tree, table: &mut files::FileTable, stats
             .iter()
             .find(|i: &&ProcessImage| i.pstree.pid as Pid == p.ppid && p.pid != o.pid)
             .and_then(|i| i.mm.as_ref().map(|m| (p.ppid, m)));
-        let mut img = dump_process(o, p, table, pids.files_id, &mut next_pages_id, &mut progress, stats, &mut shmem, parent)?;
+        let mut img =
+            dump_process(o, p, table, pids.files_id, &mut next_pages_id, &mut progress, stats, &mut shmem, parent, &mut seccomp_dump)?;
         img.ids = pids.clone();
         ids.push((p.pid, pids));
         images.push(img);
@@ -224,7 +226,7 @@ fn dump_frozen(o: &DumpOptions, tree: &Tree, table: &mut files::FileTable, stats
     stats.pages_written += mm::dump_shmem(dir, &shmem, &mut next_pages_id)?;
     stats.memwrite_us += t.elapsed().as_micros() as u64;
     fault::point("images")?;
-    write_images(dir, &images, table)?;
+    write_images(dir, &images, table, seccomp_dump)?;
     Ok(())
 }
 
@@ -239,13 +241,23 @@ fn dump_process(
     stats: &mut DumpStats,
     shmem: &mut std::collections::BTreeMap<u64, (std::path::PathBuf, u64)>,
     parent: Option<(Pid, &MmEntry)>,
+    seccomp_dump: &mut seccomp::SeccompDump,
 ) -> Result<ProcessImage> {
     let pid = p.pid;
     let dir = &o.images_dir;
     let _span = tracing::info_span!("dump", pid).entered();
     let status = procfs::status(pid, pid)?;
-    if status.number("Seccomp").unwrap_or(0) != 0 {
-        return Err(Error::Unsupported(format!("process {pid} uses seccomp, which stasis cannot save yet")));
+    // Calls we run inside must not meet the process's seccomp filters.
+    let tids: Vec<Pid> = p.threads.iter().map(|t| t.tid).collect();
+    if seccomp::in_use(pid, &tids)? {
+        for t in &p.threads {
+            t.tracee.set_options(stasis_sys::ptrace::PTRACE_O_SUSPEND_SECCOMP).map_err(|e| {
+                Error::Unsupported(format!(
+                    "process {pid} uses seccomp; suspending it while stasis works inside needs CAP_SYS_ADMIN: {}",
+                    crate::error::detail(&e)
+                ))
+            })?;
+        }
     }
 
     // Registers first, before any syscall runs in the task.
@@ -341,6 +353,7 @@ fn dump_process(
             ..ThreadCoreEntry::default()
         };
         attrs::dump_thread_outside(&t.tracee, &mut tc)?;
+        (tc.seccomp_mode, tc.seccomp_filter) = seccomp_dump.thread(&t.tracee, pid)?;
         let mut core = CoreEntry {
             mtype: regs::MTYPE,
             thread_info: Some(ThreadInfoX86 {
@@ -523,7 +536,7 @@ pub const TASK_ALIVE: u32 = 1;
 pub const TASK_STOPPED: u32 = 3;
 pub const TASK_ZOMBIE: u32 = 6;
 
-fn write_images(dir: &Path, images: &[ProcessImage], table: &mut files::FileTable) -> Result<()> {
+fn write_images(dir: &Path, images: &[ProcessImage], table: &mut files::FileTable, seccomp_dump: seccomp::SeccompDump) -> Result<()> {
     let mut root_ids = TaskKobjIdsEntry { vm_id: 1, files_id: 1, fs_id: 1, sighand_id: 1, ..Default::default() };
     ns_ids(&mut root_ids);
     let inv = InventoryEntry {
@@ -587,7 +600,7 @@ fn write_images(dir: &Path, images: &[ProcessImage], table: &mut files::FileTabl
     }
     table.write(dir)?;
     let mut w = ImageWriter::create(&dir.join("seccomp.img"), kind("SECCOMP"))?;
-    w.put(&SeccompEntry::default())?;
+    w.put(&SeccompEntry { seccomp_filters: seccomp_dump.filters })?;
     w.finish()?;
     Ok(())
 }

@@ -26,7 +26,7 @@ use crate::options::RestoreOptions;
 use crate::progress::Progress;
 use crate::state::files::{self, Courier, OpenFiles};
 use crate::state::mm::{self, ShmemRegistry};
-use crate::state::{attrs, regs, signals, timers};
+use crate::state::{attrs, regs, seccomp, signals, timers};
 use crate::{fault, procfs};
 use stasis_image::checkpoint::Checkpoint;
 use stasis_image::file::ImageWriter;
@@ -940,6 +940,7 @@ fn build_process(
                 signals::restore_queue(s, scratch, pid, Some(t.tid), q)?;
             }
         }
+        restore_seccomp_filters(cp, plan, proc_, &mut sessions, scratch)?;
         for &i in &order {
             let s = sessions[i].as_mut().expect("open");
             if quiet {
@@ -948,6 +949,9 @@ fn build_process(
             if let Some(c) = plan.cores[i].thread_core.as_ref().and_then(|c| c.creds.as_ref()) {
                 let now = procfs::status(pid, proc_.tasks[i].tid)?;
                 attrs::restore_creds(s, scratch, c, &now)?;
+            }
+            if plan.cores[i].thread_core.as_ref().and_then(|c| c.seccomp_mode) == Some(SeccompMode::strict) {
+                seccomp::set_strict(s)?;
             }
         }
         fault::point("registers")?;
@@ -972,6 +976,56 @@ fn build_process(
     for (i, t) in proc_.tasks.iter().enumerate() {
         let ti = plan.cores[i].thread_info.as_ref().expect("checked in load");
         regs::restore(&t.tracee, &ti.gpregs, &ti.fpregs)?;
+    }
+    Ok(())
+}
+
+/// Seccomp filters of a process's threads, before its credentials (see
+/// `state::seccomp`); seccomp is suspended for its tasks from here on.
+fn restore_seccomp_filters(
+    cp: &Checkpoint,
+    plan: &ProcessPlan,
+    proc_: &Proc,
+    sessions: &mut [Option<Session<'_>>],
+    scratch: &Scratch,
+) -> Result<()> {
+    let modes: Vec<Option<i32>> = plan.cores.iter().map(|c| c.thread_core.as_ref().and_then(|t| t.seccomp_mode)).collect();
+    if modes.iter().all(|m| m.unwrap_or(0) == SeccompMode::disabled) {
+        return Ok(());
+    }
+    for t in &proc_.tasks {
+        t.tracee.set_options(PUPPET_OPTIONS | stasis_sys::ptrace::PTRACE_O_SUSPEND_SECCOMP)?;
+    }
+    let filters = match cp.open_optional("SECCOMP")? {
+        Some(mut r) => r.all::<SeccompEntry>()?.into_iter().flat_map(|e| e.seccomp_filters).collect::<Vec<_>>(),
+        None => Vec::new(),
+    };
+    let mut chains = Vec::new();
+    for (i, c) in plan.cores.iter().enumerate() {
+        let tc = c.thread_core.as_ref();
+        chains.push(match (modes[i], tc.and_then(|t| t.seccomp_filter)) {
+            (Some(SeccompMode::filter), Some(last)) => seccomp::chain(&filters, last)?,
+            (Some(SeccompMode::filter), None) => {
+                return Err(Error::BadImage(format!("thread {} of {} is in seccomp filter mode without a filter", i, plan.pid())))
+            }
+            _ => Vec::new(),
+        });
+    }
+    // What every thread has, installed once for all of them.
+    let mut common = chains[0].clone();
+    for c in &chains[1..] {
+        let n = common.iter().zip(c).take_while(|(a, b)| a == b).count();
+        common.truncate(n);
+    }
+    let main = sessions[0].as_mut().expect("open");
+    for &f in &common {
+        seccomp::install(main, scratch, &filters[f as usize], chains.len() > 1)?;
+    }
+    for (i, c) in chains.iter().enumerate() {
+        let s = sessions[i].as_mut().expect("open");
+        for &f in &c[common.len()..] {
+            seccomp::install(s, scratch, &filters[f as usize], false)?;
+        }
     }
     Ok(())
 }

@@ -130,6 +130,10 @@ fn check(r: libc::c_long, op: &'static str, tid: Pid) -> Result<libc::c_long> {
     }
 }
 
+/// Seccomp is not applied to a tracee with this option while it is traced
+/// (needs CAP_SYS_ADMIN).
+pub const PTRACE_O_SUSPEND_SECCOMP: i32 = 1 << 21;
+
 impl Tracee {
     /// Attach without stopping the task (`PTRACE_SEIZE`).
     pub fn seize(tid: Pid, options: i32) -> Result<Tracee> {
@@ -260,6 +264,37 @@ impl Tracee {
 
     /// Queued signals, without dequeuing them: the thread's own queue, or
     /// the process-wide one when `shared`.
+    /// Seccomp filter `index` of the task (0 is the oldest) as raw
+    /// `sock_filter` instructions; `None` past the oldest.
+    /// (`PTRACE_SECCOMP_GET_FILTER`.)
+    pub fn seccomp_filter(&self, index: u64) -> Result<Option<Vec<u8>>> {
+        const PTRACE_SECCOMP_GET_FILTER: libc::c_uint = 0x420c;
+        const BPF_MAXINSNS: usize = 4096;
+        let mut buf = vec![0u8; BPF_MAXINSNS * 8];
+        let r = ptrace(PTRACE_SECCOMP_GET_FILTER, self.tid, index as usize, buf.as_mut_ptr() as usize);
+        if r < 0 {
+            if crate::errno() == libc::ENOENT {
+                return Ok(None);
+            }
+            return Err(Error::os("PTRACE_SECCOMP_GET_FILTER", self.tid));
+        }
+        buf.truncate(r as usize * 8);
+        Ok(Some(buf))
+    }
+
+    /// The flags a seccomp filter was installed with (SECCOMP_FILTER_FLAG_LOG
+    /// ...). (`PTRACE_SECCOMP_GET_METADATA`.)
+    pub fn seccomp_filter_flags(&self, index: u64) -> Result<u64> {
+        const PTRACE_SECCOMP_GET_METADATA: libc::c_uint = 0x420d;
+        let mut meta = [index, 0u64];
+        check(
+            ptrace(PTRACE_SECCOMP_GET_METADATA, self.tid, std::mem::size_of_val(&meta), meta.as_mut_ptr() as usize),
+            "PTRACE_SECCOMP_GET_METADATA",
+            self.tid,
+        )?;
+        Ok(meta[1])
+    }
+
     pub fn peek_siginfo(&self, shared: bool) -> Result<Vec<RawSiginfo>> {
         let mut out = Vec::new();
         loop {

@@ -6,6 +6,7 @@ pub mod attrs;
 pub mod files;
 pub mod mm;
 pub mod regs;
+pub mod seccomp;
 pub mod signals;
 pub mod sockets;
 pub mod timers;

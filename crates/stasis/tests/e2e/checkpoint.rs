@@ -436,3 +436,11 @@ fn a_deleted_file_over_the_ghost_limit_is_refused() {
     w.restore(&[], &[]);
     w.finish();
 }
+
+/// Seccomp filters (shared by all threads, and the main thread's own) and
+/// a thread in strict mode come back exactly; the shared filter is still
+/// shared, so the program can add one to all threads at once (TSYNC).
+#[test]
+fn seccomp_filters_and_strict_mode_survive() {
+    cycle("seccomp", &[]);
+}

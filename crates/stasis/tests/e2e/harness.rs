@@ -66,7 +66,7 @@ fn link(p: impl AsRef<Path>) -> String {
 /// (not SigQ: it counts the signals queued for the whole user).
 const STATUS_KEYS: &[&str] = &[
     "Name", "Umask", "Tgid", "Pid", "PPid", "Uid", "Gid", "Groups", "NSpid", "NSpgid", "NSsid", "SigPnd",
-    "ShdPnd", "SigBlk", "SigIgn", "SigCgt", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp",
+    "ShdPnd", "SigBlk", "SigIgn", "SigCgt", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp", "Seccomp_filters",
     "Threads", "Speculation_Store_Bypass", "Cpus_allowed_list",
 ];
 
