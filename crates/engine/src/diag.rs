@@ -53,6 +53,12 @@ pub struct InetInfo {
     pub state: u8,
     pub rqueue: u32,
     pub wqueue: u32,
+    /// Ports in host order; addresses as four words in network order
+    /// (an IPv4 address in the first), as CRIU's images keep them.
+    pub sport: u16,
+    pub dport: u16,
+    pub src: [u32; 4],
+    pub dst: [u32; 4],
 }
 
 fn request(body: &[u8], seq: u32) -> Vec<u8> {
@@ -67,10 +73,10 @@ fn request(body: &[u8], seq: u32) -> Vec<u8> {
 }
 
 fn u16_at(b: &[u8], o: usize) -> u16 {
-    u16::from_ne_bytes([b[o], b[o + 1]])
+    b.get(o..o + 2).and_then(|s| s.try_into().ok()).map_or(0, u16::from_ne_bytes)
 }
 fn u32_at(b: &[u8], o: usize) -> u32 {
-    u32::from_ne_bytes(b[o..o + 4].try_into().unwrap_or([0; 4]))
+    b.get(o..o + 4).and_then(|s| s.try_into().ok()).map_or(0, u32::from_ne_bytes)
 }
 
 /// Send one dump request and hand each reply payload to `each`.
@@ -92,6 +98,9 @@ fn dump(body: &[u8], mut each: impl FnMut(&[u8])) -> Result<()> {
                 NLMSG_DONE => return Ok(()),
                 NLMSG_ERROR => {
                     let errno = -(u32_at(&buf, off + 16) as i32);
+                    if len < 20 || errno <= 0 {
+                        return Err(Error::Unsupported(format!("sock_diag answered with a malformed error (length {len}, code {errno})")));
+                    }
                     return Err(Error::Sys(stasis_sys::Error::errno("sock_diag", 0, errno)));
                 }
                 _ => each(&buf[off + 16..off + len]),
@@ -153,7 +162,17 @@ pub fn tcp_sockets(family: i32) -> Result<HashMap<u32, InetInfo>> {
         if p.len() < 72 {
             return;
         }
-        let i = InetInfo { state: p[1], rqueue: u32_at(p, 56), wqueue: u32_at(p, 60), ino: u32_at(p, 68) };
+        let words = |o: usize| [u32_at(p, o), u32_at(p, o + 4), u32_at(p, o + 8), u32_at(p, o + 12)];
+        let i = InetInfo {
+            state: p[1],
+            sport: u16::from_be_bytes([p[4], p[5]]),
+            dport: u16::from_be_bytes([p[6], p[7]]),
+            src: words(8),
+            dst: words(24),
+            rqueue: u32_at(p, 56),
+            wqueue: u32_at(p, 60),
+            ino: u32_at(p, 68),
+        };
         out.insert(i.ino, i);
     })?;
     Ok(out)

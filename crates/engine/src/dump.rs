@@ -82,6 +82,17 @@ pub fn dump(o: &DumpOptions) -> Result<DumpStats> {
     table.shell_job = o.shell_job;
     table.tcp_established = o.tcp_established;
     table.ext_unix_sk = o.ext_unix_sk;
+    // Packets of every connection are held back before any socket enters
+    // repair mode: repair mode does not stop the kernel from taking in
+    // (and acknowledging) data, which would then be missing from the image.
+    let conns = if o.tcp_established { tree_connections(&tree)? } else { Vec::new() };
+    let mut lock = match netlock::lock(&conns) {
+        Ok(added) => netlock::Guard(added),
+        Err(e) => {
+            freeze::release(&mut tree, Release::Resume);
+            return Err(e);
+        }
+    };
     let result = dump_frozen(o, &tree, &mut table, &mut stats);
     let result = result.and_then(|()| fault::point("release"));
     match result {
@@ -92,15 +103,12 @@ pub fn dump(o: &DumpOptions) -> Result<DumpStats> {
                 AfterDump::Stop => Release::Stop,
             };
             if how == Release::Kill {
-                // Connections to the outside must not be reset while the
-                // process is gone; their sockets vanish silently (they are
-                // in repair mode when the tasks die).
-                if let Err(e) = netlock::lock(&external_connections(&table)).map(drop) {
-                    table.inet.release();
-                    freeze::release(&mut tree, Release::Resume);
-                    return Err(e);
-                }
+                // Their sockets vanish silently (they are in repair mode
+                // when the tasks die). Connections to the outside stay
+                // locked, so the peer is not answered with a reset while the
+                // process is gone; the others are let go with the tree.
                 kill_and_wait(&mut tree);
+                lock.0.retain(|c| conns.iter().any(|r| r.local == c.remote && r.lport == c.rport && r.remote == c.local && r.rport == c.lport));
             } else {
                 table.inet.release();
                 freeze::release(&mut tree, how);
@@ -117,16 +125,28 @@ pub fn dump(o: &DumpOptions) -> Result<DumpStats> {
     }
 }
 
-/// Established connections whose other end is not in the dump.
-fn external_connections(table: &files::FileTable) -> Vec<netlock::Conn> {
-    let conns = &table.inet.connections;
-    conns
-        .iter()
-        .filter(|(s, sp, d, dp)| !conns.iter().any(|(s2, sp2, d2, dp2)| s2 == d && sp2 == dp && d2 == s && dp2 == sp))
-        .filter_map(|(s, sp, d, dp)| {
-            Some(netlock::Conn { local: netlock::ip_of(s)?, lport: *sp, remote: netlock::ip_of(d)?, rport: *dp })
-        })
-        .collect()
+/// The established TCP connections of the tree's sockets.
+fn tree_connections(tree: &Tree) -> Result<Vec<netlock::Conn>> {
+    let mut inodes = std::collections::BTreeSet::new();
+    for p in tree.procs.iter().filter(|p| p.zombie.is_none()) {
+        for fd in procfs::fds(p.pid)? {
+            if let Ok(link) = procfs::readlink(p.pid, &format!("fd/{fd}")) {
+                if let Some(ino) = link.strip_prefix("socket:[").and_then(|l| l.strip_suffix(']')).and_then(|n| n.parse::<u32>().ok()) {
+                    inodes.insert(ino);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for family in [libc::AF_INET, libc::AF_INET6] {
+        let words = if family == libc::AF_INET { 1 } else { 4 };
+        for i in crate::diag::tcp_sockets(family)?.values().filter(|i| i.state == 1 && inodes.contains(&i.ino)) {
+            if let (Some(local), Some(remote)) = (netlock::ip_of(&i.src[..words]), netlock::ip_of(&i.dst[..words])) {
+                out.push(netlock::Conn { local, lport: i.sport, remote, rport: i.dport });
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn check_images_dir(dir: &Path) -> Result<()> {

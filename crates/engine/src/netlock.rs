@@ -27,16 +27,23 @@ impl Conn {
     }
 
     fn rules(&self) -> [String; 2] {
-        let fam = if self.local.is_ipv4() { "ip" } else { "ip6" };
+        // A dual-stack socket talking to an IPv4 peer has v4-mapped
+        // addresses; on the wire its packets are IPv4.
+        let plain = |a: std::net::IpAddr| match a {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(a, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        let (local, remote) = (plain(self.local), plain(self.remote));
+        let fam = if local.is_ipv4() { "ip" } else { "ip6" };
         let tag = self.tag();
         [
             format!(
-                "{fam} saddr {} {fam} daddr {} tcp sport {} tcp dport {} counter drop comment \"{tag}\"",
-                self.remote, self.local, self.rport, self.lport
+                "{fam} saddr {remote} {fam} daddr {local} tcp sport {} tcp dport {} counter drop comment \"{tag}\"",
+                self.rport, self.lport
             ),
             format!(
-                "{fam} saddr {} {fam} daddr {} tcp sport {} tcp dport {} counter drop comment \"{tag}\"",
-                self.local, self.remote, self.lport, self.rport
+                "{fam} saddr {local} {fam} daddr {remote} tcp sport {} tcp dport {} counter drop comment \"{tag}\"",
+                self.lport, self.rport
             ),
         ]
     }
@@ -114,7 +121,8 @@ pub fn unlock(conns: &[Conn]) -> Result<()> {
     let tags: Vec<String> = conns.iter().map(Conn::tag).collect();
     let mut script = String::new();
     let mut chain = "";
-    let mut left = 0;
+    // Rules go by handle; the table stays (another stasis may be adding
+    // rules to it right now).
     for line in listing.lines() {
         let t = line.trim();
         if let Some(rest) = t.strip_prefix("chain ") {
@@ -127,12 +135,10 @@ pub fn unlock(conns: &[Conn]) -> Result<()> {
         }
         if tags.iter().any(|tag| t.contains(&format!("\"{tag}\""))) {
             script.push_str(&format!("delete rule inet stasis {chain} handle {h}\n"));
-        } else {
-            left += 1;
         }
     }
-    if left == 0 {
-        script = "delete table inet stasis\n".into();
+    if script.is_empty() {
+        return Ok(());
     }
     nft(&script).map(drop)
 }

@@ -121,8 +121,11 @@ pub struct Received {
     pub addr: Vec<u8>,
     /// Descriptors that came with it (SCM_RIGHTS), now ours.
     pub fds: Vec<OwnedFd>,
-    /// MSG_TRUNC / MSG_CTRUNC were set.
+    /// MSG_TRUNC: the message was longer than the buffer.
     pub truncated: bool,
+    /// MSG_CTRUNC: ancillary data (descriptors) did not fit or could not
+    /// be received.
+    pub ctrunc: bool,
 }
 
 pub fn recvmsg(fd: BorrowedFd<'_>, buf: &mut [u8], flags: i32) -> Result<Received> {
@@ -147,7 +150,8 @@ pub fn recvmsg(fd: BorrowedFd<'_>, buf: &mut [u8], flags: i32) -> Result<Receive
         len: n as usize,
         addr: addr[..(msg.msg_namelen as usize).min(addr.len())].to_vec(),
         fds: Vec::new(),
-        truncated: msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0,
+        truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
+        ctrunc: msg.msg_flags & libc::MSG_CTRUNC != 0,
     };
     // SAFETY: CMSG_* walk the control buffer the kernel just filled, within
     // msg_controllen; SCM_RIGHTS data is an array of ints.

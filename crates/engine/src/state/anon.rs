@@ -169,7 +169,7 @@ pub fn dump_inotify(id: u32, flags: u32, fdinfo: &str) -> Result<InotifyFileEntr
             mask: kv("mask:").and_then(hex).unwrap_or(0) as u32,
             ignored_mask: kv("ignored_mask:").and_then(hex).unwrap_or(0) as u32,
             s_dev: kv("sdev:").and_then(hex).unwrap_or(0) as u32,
-            wd: kv("wd:").and_then(|v| v.parse().ok()).unwrap_or(0),
+            wd: kv("wd:").and_then(hex).unwrap_or(0) as u32,
             f_handle: FhEntry { bytes, r#type: kv("fhandle-type:").and_then(hex).unwrap_or(0) as u32, handle: words, path: None, mnt_id: None },
         });
     }
@@ -192,7 +192,11 @@ pub fn restore_inotify(e: &InotifyFileEntry) -> Result<OwnedFd> {
     let fd = net::inotify_init(e.flags as i32 & libc::O_NONBLOCK)?;
     let mut wds: Vec<&InotifyWdEntry> = e.wd.iter().collect();
     wds.sort_by_key(|w| w.wd);
+    let mut dropped = false;
     for w in wds {
+        if w.wd == 0 || w.wd > i32::MAX as u32 {
+            return Err(Error::BadImage(format!("inotify watch number {} is out of range", w.wd)));
+        }
         let mount = mount_of(w.s_dev).ok_or_else(|| Error::Unsupported(format!("inotify watch {}: no mount for device {:#x}", w.wd, w.s_dev)))?;
         let m = std::fs::File::open(&mount).ctx(|| format!("open mount {mount}"))?;
         let raw: Vec<u8> = w.f_handle.handle.iter().flat_map(|x| x.to_ne_bytes()).take(w.f_handle.bytes as usize).collect();
@@ -202,16 +206,27 @@ pub fn restore_inotify(e: &InotifyFileEntry) -> Result<OwnedFd> {
             .ctx(|| "read watched path".into())?;
         // Watch descriptors are handed out in increasing order: take (and
         // drop) the ones below the wanted number.
-        loop {
+        for tries in 0.. {
             let got = net::inotify_add_watch(fd.as_fd(), &path, w.mask)?;
             if got as u32 == w.wd {
                 break;
             }
-            if got as u32 > w.wd {
+            if got as u32 > w.wd || tries > 1_000_000 {
                 return Err(Error::Unsupported(format!("inotify watch {} came back as {got}", w.wd)));
             }
             net::inotify_rm_watch(fd.as_fd(), got)?;
+            dropped = true;
         }
+    }
+    if dropped {
+        // Each dropped watch left an IN_IGNORED event the program never
+        // had: read them away.
+        let flags = stasis_sys::fd::status_flags(fd.as_fd())?;
+        stasis_sys::fd::set_status_flags(fd.as_fd(), flags | libc::O_NONBLOCK)?;
+        let f = std::fs::File::from(fd.try_clone().ctx(|| "dup inotify".into())?);
+        let mut buf = vec![0u8; 64 * 1024];
+        while matches!(std::io::Read::read(&mut &f, &mut buf), Ok(n) if n > 0) {}
+        stasis_sys::fd::set_status_flags(fd.as_fd(), flags)?;
     }
     Ok(fd)
 }

@@ -417,7 +417,13 @@ fn dump_file(
             }
             "[signalfd]" => FileEntry { r#type: FdTypes::SIGNALFD, id, sgfd: Some(anon::dump_signalfd(id, flags, text)?), ..FileEntry::default() },
             "[timerfd]" => FileEntry { r#type: FdTypes::TIMERFD, id, tfd: Some(anon::dump_timerfd(id, flags, text)?), ..FileEntry::default() },
-            "inotify" => FileEntry { r#type: FdTypes::INOTIFY, id, ify: Some(anon::dump_inotify(id, flags, text)?), ..FileEntry::default() },
+            "inotify" => {
+                let mut pending = 0u64;
+                if stasis_sys::net::ioctl_u64(f.as_fd(), libc::FIONREAD, &mut pending).is_ok() && pending as u32 != 0 {
+                    tracing::warn!(pid, fd, bytes = pending as u32, "inotify events not yet read are not saved");
+                }
+                FileEntry { r#type: FdTypes::INOTIFY, id, ify: Some(anon::dump_inotify(id, flags, text)?), ..FileEntry::default() }
+            }
             other => {
                 let what = match other {
                     "[io_uring]" => "an io_uring instance",

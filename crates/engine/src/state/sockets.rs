@@ -225,12 +225,16 @@ pub struct Queued {
     pub addr: Vec<u8>,
 }
 
-pub fn peek_queue(fd: BorrowedFd<'_>, what: &str) -> Result<Vec<Queued>> {
+/// `stream`: a zero-length read is the end of the data (for datagrams it
+/// is an empty message; the end is EAGAIN).
+pub fn peek_queue(fd: BorrowedFd<'_>, what: &str, stream: bool) -> Result<Vec<Queued>> {
     let mut out = Vec::new();
     let pending = {
         let mut v = 0u64;
         stasis_sys::net::ioctl_u64(fd, libc::FIONREAD, &mut v).map(|_| v as u32 as usize).unwrap_or(0)
     };
+    // The program's own peek offset, put back afterwards.
+    let own_peek_off = net::getsockopt_int(fd, libc::SOL_SOCKET, SO_PEEK_OFF).unwrap_or(-1);
     net::setsockopt_int(fd, libc::SOL_SOCKET, SO_PEEK_OFF, 0)?;
     let r = (|| -> Result<()> {
         let mut buf = vec![0u8; 256 * 1024];
@@ -242,7 +246,12 @@ pub fn peek_queue(fd: BorrowedFd<'_>, what: &str) -> Result<Vec<Queued>> {
                             "{what} has file descriptors in flight (SCM_RIGHTS) in its queue; they cannot be saved yet"
                         )));
                     }
-                    if m.len == 0 {
+                    if m.ctrunc {
+                        return Err(Error::Unsupported(format!(
+                            "{what} has a message whose ancillary data (descriptors in flight?) could not be read"
+                        )));
+                    }
+                    if m.len == 0 && stream {
                         return Ok(());
                     }
                     if m.truncated {
@@ -258,7 +267,7 @@ pub fn peek_queue(fd: BorrowedFd<'_>, what: &str) -> Result<Vec<Queued>> {
             }
         }
     })();
-    let _ = net::setsockopt_int(fd, libc::SOL_SOCKET, SO_PEEK_OFF, -1);
+    let _ = net::setsockopt_int(fd, libc::SOL_SOCKET, SO_PEEK_OFF, own_peek_off);
     r?;
     Ok(out)
 }
@@ -374,7 +383,7 @@ pub fn dump_unix(pid: i32, fd: i32, id: u32, f: &File, ino: u32, flags: u32, u: 
             _ => e.deleted = Some(true),
         }
     }
-    let queue = if info.state == TCP_LISTEN { Vec::new() } else { peek_queue(sfd, &what)? };
+    let queue = if info.state == TCP_LISTEN { Vec::new() } else { peek_queue(sfd, &what, info.ty == libc::SOCK_STREAM as u8)? };
     if e.peer != 0 {
         u.peers.push((pid, fd, e.peer));
     }
@@ -559,7 +568,7 @@ pub fn dump_inet(pid: i32, fd: i32, id: u32, f: &File, ino: u32, flags: u32, tcp
             if peer.is_some() {
                 e.state = u32::from(TCP_ESTABLISHED);
             }
-            queue = peek_queue(sfd, &what)?;
+            queue = peek_queue(sfd, &what, false)?;
         }
         _ => {
             return Err(Error::Unsupported(format!("{what} is an inet socket of type {ty}, protocol {proto}, which cannot be saved yet")))
@@ -577,9 +586,12 @@ fn tcp_info_raw(fd: BorrowedFd<'_>) -> Result<[u8; 232]> {
 /// Read a connection's state in repair mode (the socket stays in it: a
 /// socket closed in repair mode vanishes without a FIN or a reset).
 fn repair_dump(fd: BorrowedFd<'_>, ino: u32, what: &str, repaired: &mut Vec<OwnedFd>) -> Result<TcpStream> {
+    // Kept first, so that whatever happens next the socket is found and
+    // taken out of repair mode again if the dump does not go through.
+    let keep = fd.try_clone_to_owned().ctx(|| "dup socket".into())?;
     net::setsockopt_int(fd, libc::IPPROTO_TCP, TCP_REPAIR, 1)
         .map_err(|e| Error::Unsupported(format!("{what}: TCP repair mode is not available: {}", crate::error::detail(&e))))?;
-    repaired.push(fd.try_clone_to_owned().ctx(|| "dup socket".into())?);
+    repaired.push(keep);
     let queue = |q: i32, len_ioctl: u64| -> Result<(u32, Vec<u8>)> {
         net::setsockopt_int(fd, libc::IPPROTO_TCP, TCP_REPAIR_QUEUE, q)?;
         let seq = net::getsockopt_int(fd, libc::IPPROTO_TCP, TCP_QUEUE_SEQ)? as u32;
@@ -587,18 +599,18 @@ fn repair_dump(fd: BorrowedFd<'_>, ino: u32, what: &str, repaired: &mut Vec<Owne
         net::ioctl_u64(fd, len_ioctl, &mut len)?;
         let len = len as u32 as usize;
         let mut data = vec![0u8; len];
-        let mut got = 0;
-        while got < len {
-            let m = net::recvmsg(fd, &mut data[got..], libc::MSG_PEEK | libc::MSG_DONTWAIT)?;
-            if m.len == 0 {
-                break;
-            }
-            got += m.len;
-            if q == TCP_SEND_QUEUE || got == len {
-                break;
+        if len > 0 {
+            // One read takes the whole queue; a shorter one (urgent data
+            // stops it) would leave a gap the sequence numbers cannot show.
+            let m = net::recvmsg(fd, &mut data, libc::MSG_PEEK | libc::MSG_DONTWAIT)?;
+            if m.len != len {
+                return Err(Error::Unsupported(format!(
+                    "{what}: read {} of the {len} bytes of its {} queue (urgent data?)",
+                    m.len,
+                    if q == TCP_SEND_QUEUE { "send" } else { "receive" }
+                )));
             }
         }
-        data.truncate(got);
         Ok((seq, data))
     };
     let (inq_seq, inq) = queue(TCP_RECV_QUEUE, libc::FIONREAD)?;
@@ -665,8 +677,11 @@ pub fn build(
     let by_ino: HashMap<u32, &UnixSkEntry> = usk.iter().map(|u| (u.ino, *u)).collect();
     let mut peer_fd: HashMap<u32, OwnedFd> = HashMap::new(); // id -> the socket that sends into it
     let mut sorted: Vec<&&UnixSkEntry> = usk.iter().filter(|u| u.uflags & USK_EXTERN == 0).collect();
-    // Listeners first, so that connections can be made to them.
-    sorted.sort_by_key(|u| (u.state != u32::from(TCP_LISTEN), u.id));
+    // Listeners first, so that connections can be made to them; clients
+    // still waiting to be accepted last, so that the accepts that rebuild
+    // accepted connections do not take them.
+    let waiting = |u: &UnixSkEntry| by_ino.get(&u.peer).is_some_and(|p| p.state == u32::from(TCP_LISTEN));
+    sorted.sort_by_key(|u| (u.state != u32::from(TCP_LISTEN), waiting(u), u.id));
     for u in &sorted {
         if s.by_id.contains_key(&u.id) {
             continue;
@@ -794,16 +809,41 @@ pub fn build(
         };
         let entry = files.get(&q.id_for);
         if let Some(i) = entry.and_then(|e| e.isk.as_ref()) {
-            // A datagram for a UDP socket: sent from a socket of our own
-            // (the original sender's address is not kept in the image).
-            let tmp = net::socket(i.family as i32, libc::SOCK_DGRAM, 0)?;
+            // A datagram for a UDP socket: from the restored socket that
+            // sent it if it is ours (the receiver sees the same source),
+            // else from a socket of stasis, which a connected socket would
+            // not accept.
             let to = net::sockname(target.as_fd())?;
-            net::sendmsg(tmp.as_fd(), data, Some(&to), 0)?;
+            let ours = q.addr.as_ref().and_then(|a| {
+                files.values().filter_map(|f| f.isk.as_ref()).find_map(|o| {
+                    let fd = s.by_id.get(&o.id)?;
+                    (o.r#type == libc::SOCK_DGRAM as u32 && net::sockname(fd.as_fd()).ok().as_ref() == Some(a)).then_some(fd)
+                })
+            });
+            match ours {
+                Some(from) => {
+                    net::sendmsg(from.as_fd(), data, Some(&to), 0)?;
+                }
+                None if i.state == u32::from(TCP_ESTABLISHED) => {
+                    tracing::warn!(
+                        "UDP socket {} ({}) is connected to a sender outside the tree: a queued datagram of {} bytes is dropped",
+                        i.ino,
+                        fmt_inet(&i.src_addr, i.src_port as u16),
+                        data.len()
+                    );
+                }
+                None => {
+                    let tmp = net::socket(i.family as i32, libc::SOCK_DGRAM, 0)?;
+                    net::sendmsg(tmp.as_fd(), data, Some(&to), 0)?;
+                }
+            }
             continue;
         }
         // A datagram from a named socket we restored: sent from that
-        // socket, so the receiver sees the same sender address.
-        let sender = q.addr.as_ref().filter(|a| a.len() > 2).and_then(|a| {
+        // socket, so the receiver sees the same sender address (streams
+        // are fed by their peer below).
+        let is_dgram = entry.and_then(|e| e.usk.as_ref()).is_some_and(|u| u.r#type == libc::SOCK_DGRAM as u32);
+        let sender = q.addr.as_ref().filter(|a| a.len() > 2 && is_dgram).and_then(|a| {
             let name = &a[2..];
             let trim = |n: &[u8]| n.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
             usk.iter()
@@ -949,15 +989,23 @@ fn repair_restore(fd: BorrowedFd<'_>, st: &TcpStreamEntry, inq: &[u8], outq: &[u
         net::setsockopt_int(fd, libc::IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE)?;
         send_all(fd, inq)?;
     }
-    if !outq.is_empty() {
+    // The send queue: what was sent and not yet acknowledged goes in in
+    // repair mode (the kernel takes it as sent, and retransmits it); what
+    // was never sent is sent normally once the connection is live.
+    let unsent = (st.unsq_len.unwrap_or(0) as usize).min(outq.len());
+    let (sent, unsent) = outq.split_at(outq.len() - unsent);
+    if !sent.is_empty() {
         net::setsockopt_int(fd, libc::IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE)?;
-        send_all(fd, outq)?;
+        send_all(fd, sent)?;
     }
     if let (Some(wl1), Some(wnd), Some(max), Some(rwnd), Some(rwup)) = (st.snd_wl1, st.snd_wnd, st.max_window, st.rcv_wnd, st.rcv_wup) {
         let w: Vec<u8> = [wl1, wnd, max, rwnd, rwup].iter().flat_map(|v| v.to_ne_bytes()).collect();
         net::setsockopt(fd, libc::IPPROTO_TCP, TCP_REPAIR_WINDOW, &w)?;
     }
     net::setsockopt_int(fd, libc::IPPROTO_TCP, TCP_REPAIR, 0)?;
+    if !unsent.is_empty() {
+        send_all(fd, unsent)?;
+    }
     Ok(())
 }
 

@@ -397,20 +397,31 @@ fn open_master(want: u32) -> Result<(OwnedFd, u32)> {
         let idx = get_int(f.as_fd(), TIOCGPTN).ok_or_else(|| Error::Unsupported("/dev/ptmx gives no pty index".into()))?;
         Ok((OwnedFd::from(f), idx as u32))
     };
+    // A pty that exists is taken: no use looking for it.
+    if std::path::Path::new(&format!("/dev/pts/{want}")).exists() {
+        return open();
+    }
     let mut spare: Vec<(OwnedFd, u32)> = Vec::new();
     loop {
-        let (fd, idx) = open()?;
+        let (fd, idx) = match open() {
+            Ok(x) => x,
+            // Out of descriptors or ptys on the way: settle for the lowest.
+            Err(e) if !spare.is_empty() => {
+                tracing::debug!("looking for pty {want}: {e}");
+                break;
+            }
+            Err(e) => return Err(e),
+        };
         if idx == want {
             return Ok((fd, idx));
         }
-        if idx > want || spare.len() >= 4096 {
-            // Taken: keep the lowest one we got.
-            spare.push((fd, idx));
-            spare.sort_by_key(|s| s.1);
-            return Ok(spare.swap_remove(0));
-        }
         spare.push((fd, idx));
+        if idx > want || spare.len() >= 4096 {
+            break;
+        }
     }
+    spare.sort_by_key(|s| s.1);
+    Ok(spare.swap_remove(0))
 }
 
 /// Make `tty` the controlling terminal of the session leader in `s`

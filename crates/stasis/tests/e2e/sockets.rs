@@ -74,6 +74,10 @@ fn inet_sockets_survive_and_an_outside_peer_sees_no_reset() {
     w.finish();
     let got = answer.join().unwrap().expect("the outside peer's connection");
     assert_eq!(&got, b"answer-after-restore");
+    // The network lock is gone: no rule names a connection of the test.
+    let rules = std::process::Command::new("nft").args(["list", "table", "inet", "stasis"]).output().unwrap();
+    let rules = crate::util::text(&rules.stdout);
+    assert!(!rules.contains(&format!(":{port} ")) && !rules.contains(&format!("dport {port} ")), "rules left behind:\n{rules}");
 }
 
 /// What stasis cannot save is refused in one line naming the pid, the fd

@@ -100,6 +100,23 @@ int main(int argc, char **argv)
 	int wd = inotify_add_watch(15, p, IN_CREATE | IN_DELETE);
 	if (wd < 0)
 		wl_die("inotify_add_watch");
+	/* more watches, on subdirectories, up to a two-digit (hex) number */
+	int last_wd = wd;
+	for (int i = 0; i < 16; i++) {
+		char sub[64];
+		snprintf(sub, sizeof(sub), "sub%d", i);
+		wl_path(p, sizeof(p), sub);
+		mkdir(p, 0700);
+		last_wd = inotify_add_watch(15, p, IN_CREATE);
+	}
+	if (last_wd != 17)
+		wl_die("inotify watch numbers");
+	{
+		/* events not yet read are not kept: read the mkdirs' away */
+		char ev[8192];
+		while (read(15, ev, sizeof(ev)) > 0)
+			;
+	}
 
 	/* memfd 16, 3 pages of pattern, mapped shared, size sealed */
 	at(memfd_create("stasis-wl", MFD_ALLOW_SEALING), 16);
@@ -194,6 +211,11 @@ int main(int argc, char **argv)
 		struct inotify_event *ie = (struct inotify_event *)buf;
 		CHECK(n >= (ssize_t)sizeof(*ie) && ie->wd == wd && (ie->mask & IN_CREATE) && !strcmp(ie->name, "new-file"),
 		      "inotify: read %zd, wd %d mask %#x name %s", n, n > 0 ? ie->wd : -1, n > 0 ? ie->mask : 0, n > 0 ? ie->name : "");
+		wl_path(p, sizeof(p), "sub15/deep");
+		close(open(p, O_CREAT | O_WRONLY, 0600));
+		n = read(15, buf, sizeof(buf));
+		CHECK(n >= (ssize_t)sizeof(*ie) && ie->wd == last_wd && !strcmp(ie->name, "deep"), "inotify: watch %d reports as %d (%s)",
+		      last_wd, n > 0 ? ie->wd : -1, n > 0 ? ie->name : "");
 	}
 
 	{
