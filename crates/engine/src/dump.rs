@@ -82,6 +82,7 @@ pub fn dump(o: &DumpOptions) -> Result<DumpStats> {
     table.shell_job = o.shell_job;
     table.tcp_established = o.tcp_established;
     table.ext_unix_sk = o.ext_unix_sk;
+    table.file_locks = o.file_locks;
     // Packets of every connection are held back before any socket enters
     // repair mode: repair mode does not stop the kernel from taking in
     // (and acknowledging) data, which would then be missing from the image.

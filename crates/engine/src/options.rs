@@ -26,6 +26,9 @@ pub struct DumpOptions {
     pub tcp_established: bool,
     /// Allow unix sockets connected outside the tree (`--ext-unix-sk`).
     pub ext_unix_sk: bool,
+    /// Save file locks (`--file-locks`); without it a process holding
+    /// locks is refused.
+    pub file_locks: bool,
     /// Show a progress line (stderr is a terminal).
     pub progress: bool,
 }
@@ -42,5 +45,7 @@ pub struct RestoreOptions {
     /// Reconnect unix sockets to their peers outside the tree by name
     /// (`--ext-unix-sk`).
     pub ext_unix_sk: bool,
+    /// Take the saved file locks again (`--file-locks`).
+    pub file_locks: bool,
     pub progress: bool,
 }

@@ -239,8 +239,15 @@ pub struct Restored {
     pub stats: RestoreStats,
 }
 
-/// Sockets that need a flag to be restored, refused before any task exists.
-fn preflight_sockets(files: &OpenFiles, o: &RestoreOptions) -> Result<()> {
+/// What needs a flag to be restored (sockets, locks), refused before any
+/// task exists.
+fn preflight(files: &OpenFiles, o: &RestoreOptions) -> Result<()> {
+    if let Some(l) = files.locks.first().filter(|_| !o.file_locks) {
+        return Err(Error::Refused(format!(
+            "the checkpoint has file locks (fd {} of {} held one); restore with --file-locks to take them again",
+            l.fd, l.pid
+        )));
+    }
     for e in files.entries.values() {
         if let Some(u) = e.usk.as_ref().filter(|u| u.uflags & crate::state::sockets::USK_EXTERN != 0 && !o.ext_unix_sk) {
             return Err(Error::Refused(format!(
@@ -280,7 +287,7 @@ pub fn restore(o: &RestoreOptions) -> Result<Restored> {
     let mut files = OpenFiles::load(&cp)?;
     files.shell_job = o.shell_job;
     files.tcp_established = o.tcp_established;
-    preflight_sockets(&files, o)?;
+    preflight(&files, o)?;
     let root = &plans[0];
     let root_pid = root.pid();
     if root.zombie.is_some() {
@@ -866,6 +873,11 @@ fn build_process(
             }
             set_mm_map(&mut s, scratch, &courier, cp, files, &plan.mm)?;
             courier.close(&mut s)?;
+            // Locks last: closing any descriptor of a file (as placing
+            // descriptors does) drops the process's POSIX locks on it.
+            for l in files.locks.iter().filter(|l| l.pid == plan.entry.pid as i32) {
+                crate::state::locks::restore(&mut s, scratch, l)?;
+            }
 
             // Threads share everything set so far.
             for t in &plan.entry.threads[1.min(plan.entry.threads.len())..] {

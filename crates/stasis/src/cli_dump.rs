@@ -40,6 +40,9 @@ pub struct DumpArgs {
     /// Allow unix sockets connected to sockets outside the tree (reconnected by name on restore)
     #[arg(long = "ext-unix-sk")]
     ext_unix_sk: bool,
+    /// Save the file locks the tree holds (flock, POSIX and OFD locks); without it they are refused
+    #[arg(short = 'l', long = "file-locks")]
+    file_locks: bool,
     /// Largest file deleted while open whose contents are saved (K, M, G suffixes)
     #[arg(long = "ghost-limit", value_name = "SIZE", value_parser = parse_size, default_value = "1M")]
     ghost_limit: u64,
@@ -75,6 +78,7 @@ pub fn run(a: DumpArgs) -> Result<ExitCode> {
         ghost_limit: a.ghost_limit,
         tcp_established: a.tcp_established,
         ext_unix_sk: a.ext_unix_sk,
+        file_locks: a.file_locks,
         progress: std::io::stderr().is_terminal(),
     };
     let stats = stasis_engine::dump(&opts).with_context(|| format!("dump of pid {} failed", opts.pid))?;

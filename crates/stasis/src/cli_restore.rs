@@ -34,6 +34,9 @@ pub struct RestoreArgs {
     /// Reconnect unix sockets that were connected outside the tree (dumped with --ext-unix-sk) by name
     #[arg(long = "ext-unix-sk")]
     ext_unix_sk: bool,
+    /// Take again the file locks saved with --file-locks
+    #[arg(short = 'l', long = "file-locks")]
+    file_locks: bool,
     /// Write the pid of the restored root task to this file
     #[arg(long = "pidfile", value_name = "FILE")]
     pidfile: Option<PathBuf>,
@@ -49,6 +52,7 @@ pub fn run(a: RestoreArgs) -> Result<ExitCode> {
         pidfile: a.pidfile,
         tcp_established: a.tcp_established,
         ext_unix_sk: a.ext_unix_sk,
+        file_locks: a.file_locks,
         progress: std::io::stderr().is_terminal(),
     };
     let status = stasis_engine::restore(&opts)

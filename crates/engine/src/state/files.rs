@@ -67,6 +67,9 @@ pub struct FileTable {
     pub memfds: BTreeMap<u64, (MemfdInodeEntry, PathBuf)>,
     /// Ptys whose master is in the tree.
     pub ptys: super::tty::PtyDump,
+    /// `--file-locks`, and the locks found: (description id, lock).
+    pub file_locks: bool,
+    pub locks: Vec<(u32, FileLockEntry)>,
 }
 
 impl FileTable {
@@ -288,6 +291,13 @@ impl FileTable {
             }
             w.finish()?;
         }
+        if !self.locks.is_empty() {
+            let mut w = ImageWriter::create(&dir.join("filelocks.img"), kind("FILE_LOCKS"))?;
+            for (_, l) in &self.locks {
+                w.put(l)?;
+            }
+            w.finish()?;
+        }
         if !self.ptys.infos.is_empty() {
             let mut w = ImageWriter::create(&dir.join("tty-info.img"), kind("TTY_INFO"))?;
             for e in self.ptys.infos.values() {
@@ -338,6 +348,20 @@ pub fn dump_fds(pid: Pid, pidfd: &OwnedFd, table: &mut FileTable, dir: &Path) ->
                 id
             }
         };
+        for l in super::locks::from_fdinfo(pid, fd, &info.text)? {
+            if !table.file_locks {
+                return Err(Error::Unsupported(format!(
+                    "fd {fd} of {pid} ({link}) holds a file lock; dump with --file-locks to save it"
+                )));
+            }
+            // A description shared by several fds shows its locks on each.
+            let same = |(d, o): &(u32, FileLockEntry)| {
+                *d == id && o.flag == l.flag && o.r#type == l.r#type && o.start == l.start && o.len == l.len && (l.flag != super::locks::FL_POSIX || o.pid == l.pid)
+            };
+            if !table.locks.iter().any(same) {
+                table.locks.push((id, l));
+            }
+        }
         let ftype = table.get(id).map(|e| e.r#type).unwrap_or(FdTypes::UND);
         out.push(FdinfoEntry { id, flags: fd_flags, r#type: ftype, fd: fd as u32, xattr_security_selinux: None });
     }
@@ -526,6 +550,8 @@ pub struct OpenFiles {
     ghosts_made: Vec<PathBuf>,
     /// Ptys of the tree, made on first use.
     pub ptys: super::tty::Ptys,
+    /// File locks to take again, from filelocks.img.
+    pub locks: Vec<FileLockEntry>,
 }
 
 impl OpenFiles {
@@ -594,6 +620,10 @@ impl OpenFiles {
                 Some(mut r) => r.all::<TtyInfoEntry>()?,
                 None => Vec::new(),
             }),
+            locks: match cp.open_optional("FILE_LOCKS")? {
+                Some(mut r) => r.all::<FileLockEntry>()?,
+                None => Vec::new(),
+            },
         })
     }
 

@@ -4,6 +4,7 @@
 pub mod anon;
 pub mod attrs;
 pub mod files;
+pub mod locks;
 pub mod mm;
 pub mod regs;
 pub mod seccomp;

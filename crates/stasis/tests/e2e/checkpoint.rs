@@ -444,3 +444,27 @@ fn a_deleted_file_over_the_ghost_limit_is_refused() {
 fn seccomp_filters_and_strict_mode_survive() {
     cycle("seccomp", &[]);
 }
+
+/// File locks (flock, POSIX ranges, OFD) are refused without
+/// `--file-locks` on dump (target untouched) and on restore (nothing left
+/// behind); with it they are held again after restore, by the same
+/// process, as a child of the workload finds out.
+#[test]
+fn file_locks_need_the_flag_and_are_held_after_restore() {
+    if !require_root() {
+        return;
+    }
+    let _g = serial();
+    let mut w = Workload::start("locks", &[]);
+    let before = outside(w.pid);
+    let o = w.dump_with(&[]);
+    let err = text(&o.stderr);
+    assert!(!o.status.success() && err.contains("--file-locks") && err.contains(&format!("fd 3 of {}", w.pid)), "{err}");
+    assert!(diff_outside(&before, &outside(w.pid), &[]).is_empty(), "a refused dump changed the target");
+    w.dump(&["--file-locks"]);
+    let o = w.restore_with(&[]);
+    assert!(!o.status.success() && text(&o.stderr).contains("--file-locks"), "{}", text(&o.stderr));
+    assert!(!std::path::Path::new(&format!("/proc/{}", w.pid)).exists(), "a refused restore left the process behind");
+    w.restore(&["--file-locks"], &[]);
+    w.finish();
+}
