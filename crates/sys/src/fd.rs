@@ -110,3 +110,15 @@ pub fn openpty() -> Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) })
 }
 
+
+/// The magic number of the filesystem a descriptor's file lives on
+/// (`statfs.f_type`).
+pub fn fs_type(fd: BorrowedFd<'_>) -> Result<i64> {
+    // SAFETY: an all-zero statfs is valid; the kernel fills it.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a live, correctly sized buffer.
+    if unsafe { libc::fstatfs(fd.as_raw_fd(), &mut st) } < 0 {
+        return Err(Error::os("fstatfs", 0));
+    }
+    Ok(st.f_type as i64)
+}

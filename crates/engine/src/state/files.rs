@@ -465,6 +465,11 @@ fn dump_file(
         return Ok(());
     }
     if link.starts_with('/') && (ft.is_file() || ft.is_dir() || ft.is_char_device() || ft.is_block_device()) {
+        // Files whose path does not reopen them.
+        const MQUEUE_MAGIC: i64 = 0x1980_0202;
+        if ft.is_file() && stasis_sys::fd::fs_type(f.as_fd()).ok() == Some(MQUEUE_MAGIC) {
+            return Err(Error::Unsupported(format!("fd {fd} of {pid} is the POSIX message queue {link}, which stasis cannot save yet")));
+        }
         if let Some(end) = super::tty::end_of(md.rdev(), &info.text).filter(|&e| table.ptys.inside(e)) {
             // A pty of the tree's own: the path as a file entry beside it.
             let what = format!("fd {fd} of {pid} ({link})");

@@ -94,6 +94,7 @@ fn unsaveable_descriptors_are_refused_and_the_target_runs_on() {
         ("perf", "is a perf event"),
         ("userfaultfd", "is a userfaultfd"),
         ("bpf", "is a BPF object"),
+        ("mqueue", "is the POSIX message queue"),
         ("netlink", "is a netlink socket"),
         ("scm", "has file descriptors in flight"),
         ("pending", "connections not yet accepted"),

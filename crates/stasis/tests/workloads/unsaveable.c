@@ -1,7 +1,7 @@
 /*
  * Descriptors stasis cannot save, one per run, always at fd 3 (the kind
  * is the argument after DIR): an io_uring instance, a perf event, a
- * userfaultfd, a BPF map, a netlink socket, a unix listener with a
+ * userfaultfd, a BPF map, a POSIX message queue, a netlink socket, a unix listener with a
  * connection not yet accepted from outside (the test connects to
  * DIR/pending.sock and writes "x"), a unix socket with a descriptor in
  * flight, a TCP listener with a connection not yet accepted. The dump
@@ -14,6 +14,7 @@
 #include <linux/netlink.h>
 #include <linux/perf_event.h>
 #include <linux/userfaultfd.h>
+#include <mqueue.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -37,6 +38,8 @@ static int kind_is(const char *k, int argc, char **argv)
 			return 1;
 	return 0;
 }
+
+static char mq_name[64];
 
 int main(int argc, char **argv)
 {
@@ -78,6 +81,11 @@ int main(int argc, char **argv)
 		a.value = (uintptr_t)&val;
 		if (syscall(SYS_bpf, BPF_MAP_UPDATE_ELEM, &a, sizeof(a)))
 			wl_die("bpf map update");
+	} else if (kind_is("mqueue", argc, argv)) {
+		snprintf(mq_name, sizeof(mq_name), "/stasis-wl-%d", getpid());
+		at3(mq_open(mq_name, O_CREAT | O_RDWR, 0600, NULL));
+		if (mq_send(3, "queued", 6, 1))
+			wl_die("mq_send");
 	} else if (kind_is("netlink", argc, argv)) {
 		at3(socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE));
 	} else if (kind_is("scm", argc, argv)) {
@@ -153,6 +161,11 @@ int main(int argc, char **argv)
 		a.key = (uintptr_t)&key;
 		a.value = (uintptr_t)&val;
 		CHECK(syscall(SYS_bpf, BPF_MAP_LOOKUP_ELEM, &a, sizeof(a)) == 0 && val == 0x5ca1ab1e, "bpf map holds %#lx", (unsigned long)val);
+	} else if (kind_is("mqueue", argc, argv)) {
+		char m[8192];
+		ssize_t n = mq_receive(3, m, sizeof(m), NULL);
+		CHECK(n == 6 && !memcmp(m, "queued", 6), "the message queue lost its message (%zd)", n);
+		mq_unlink(mq_name);
 	} else if (kind_is("netlink", argc, argv)) {
 		int ty = 0;
 		socklen_t l = sizeof(ty);
