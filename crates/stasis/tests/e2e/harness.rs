@@ -361,6 +361,34 @@ impl Workload {
         }
     }
 
+    /// Every image of the dump is private (0600), decodes with our reader
+    /// and with Debian's crit, and encodes back from our JSON to the same
+    /// bytes. Returns how many images were checked.
+    pub fn check_images(&self) -> usize {
+        let mut n = 0;
+        for e in std::fs::read_dir(self.img()).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_str().unwrap().to_string();
+            let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&p).unwrap().permissions());
+            assert_eq!(mode & 0o077, 0, "{name} is readable by others ({mode:o})");
+            if name.starts_with("pages-") || name.ends_with(".log") || name.ends_with(".json") || name.ends_with(".re") {
+                continue;
+            }
+            let json = self.dir.join(&format!("{name}.json"));
+            let o = run(&["decode", "-i", p.to_str().unwrap(), "-o", json.to_str().unwrap()]);
+            assert!(o.status.success(), "{name}: {}", text(&o.stderr));
+            let again = self.dir.join(&format!("{name}.re"));
+            let o = run(&["encode", "-i", json.to_str().unwrap(), "-o", again.to_str().unwrap()]);
+            assert!(o.status.success(), "{name}: {}", text(&o.stderr));
+            assert!(std::fs::read(&p).unwrap() == std::fs::read(&again).unwrap(), "{name}: decode then encode changed its bytes");
+            if crate::util::have_crit() {
+                crate::images::check_crit_decodes(&p);
+            }
+            n += 1;
+        }
+        n
+    }
+
     pub fn dump_restore(&mut self) {
         self.dump(&[]);
         self.restore(&[], &[]);

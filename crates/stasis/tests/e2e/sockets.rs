@@ -11,7 +11,9 @@ fn unix_sockets_keep_queues_names_and_connections() {
     }
     let _g = serial();
     let mut w = Workload::start("unix", &[]);
-    w.dump_restore();
+    w.dump(&[]);
+    w.check_images();
+    w.restore(&[], &[]);
     w.finish();
 }
 
@@ -22,7 +24,9 @@ fn eventfd_epoll_signalfd_timerfd_inotify_memfd_keep_working() {
     }
     let _g = serial();
     let mut w = Workload::start("anon", &[]);
-    w.dump_restore();
+    w.dump(&[]);
+    w.check_images();
+    w.restore(&[], &[]);
     w.finish();
 }
 
@@ -66,6 +70,7 @@ fn inet_sockets_survive_and_an_outside_peer_sees_no_reset() {
     assert!(!o.status.success() && crate::util::text(&o.stderr).contains("--tcp-established"), "{}", crate::util::text(&o.stderr));
     assert!(!std::path::Path::new(&format!("/proc/{}", w.pid)).exists(), "a refused restore left the process behind");
     w.restore(&["--tcp-established"], &[]);
+    w.check_images();
     let answer = std::thread::spawn(move || {
         peer.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
         let mut buf = [0u8; 20];
@@ -161,6 +166,8 @@ fn pty_pair_inside_the_tree_keeps_its_session_and_settings() {
     }
     let _g = serial();
     let mut w = Workload::start("pty", &[]);
-    w.dump_restore();
+    w.dump(&[]);
+    w.check_images();
+    w.restore(&[], &[]);
     w.finish();
 }
