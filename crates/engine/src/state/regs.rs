@@ -92,9 +92,12 @@ const TIMER_ABSTIME: u64 = 1;
 /// The registers a restored task resumes with, given those it was stopped
 /// with. A task interrupted in a system call must redo it; the kernel's
 /// own restart state (restart blocks) does not survive a checkpoint, so
-/// sleeps are redone from the remaining time the kernel wrote back, and
-/// other restart-block calls return EINTR, which callers must handle
-/// anyway. Returns whether the call will be redone.
+/// sleeps are redone from the remaining time the kernel wrote back, poll
+/// and futex waits are redone from their arguments (a timeout starts
+/// again: the wait may be longer, but never fails with an EINTR the
+/// program could not have seen without a signal handler; programs such as
+/// script(1) end on one), and other restart-block calls return EINTR.
+/// Returns whether the call will be redone.
 pub fn restart_syscall(r: &mut Regs) -> bool {
     let nr = r.orig_rax as i64;
     if nr < 0 {
@@ -115,6 +118,8 @@ pub fn restart_syscall(r: &mut Regs) -> bool {
                 r.rdx = r.r10;
                 true
             }
+            // Their arguments are still in the registers.
+            libc::SYS_poll | libc::SYS_futex => true,
             _ => {
                 r.rax = (-(libc::EINTR as i64)) as u64;
                 false
@@ -366,8 +371,17 @@ mod tests {
         r.orig_rax = libc::SYS_poll as u64;
         r.rax = (-ERESTART_RESTARTBLOCK) as u64;
         r.rip = 0x3002;
+        assert!(restart_syscall(&mut r));
+        assert_eq!((r.rax, r.rip), (libc::SYS_poll as u64, 0x3000));
+
+        // A restart-block call we cannot redo fails with EINTR.
+        let mut r = stasis_sys::ptrace::zero_regs();
+        r.orig_rax = libc::SYS_nanosleep as u64;
+        r.rax = (-ERESTART_RESTARTBLOCK) as u64;
+        r.rsi = 0; // no rem to resume from
+        r.rip = 0x4002;
         assert!(!restart_syscall(&mut r));
-        assert_eq!((r.rax as i64, r.rip), (-(libc::EINTR as i64), 0x3002));
+        assert_eq!((r.rax as i64, r.rip), (-(libc::EINTR as i64), 0x4002));
     }
 
     #[test]

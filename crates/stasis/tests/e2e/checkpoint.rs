@@ -462,3 +462,11 @@ fn file_locks_need_the_flag_and_are_held_after_restore() {
     w.restore(&["--file-locks"], &[]);
     w.finish();
 }
+
+/// Calls the kernel would restart through its own restart state (poll,
+/// timed futex waits, select) do not fail with EINTR after restore: the
+/// blocked threads are woken the normal way and see their events.
+#[test]
+fn blocked_calls_resume_without_eintr() {
+    cycle("blocked", &[]);
+}
